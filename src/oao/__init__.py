@@ -1,0 +1,3 @@
+"""OAO: an Online-And-Offline retail network."""
+
+__version__ = "0.1.0"

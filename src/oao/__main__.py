@@ -1,0 +1,3 @@
+from oao.cli import main
+
+main()

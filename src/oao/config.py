@@ -1,0 +1,103 @@
+"""Settings from `OAO_*` environment variables (see the table in the README).
+
+Every setting lives in SETTINGS_DOC so a test can prove each one is documented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
+
+SETTINGS_DOC: dict[str, str] = {
+    "OAO_ENV": "`development` (default) or `production`; production refuses the default secret key",
+    "OAO_DATABASE_URL": "SQLAlchemy URL; default `sqlite:///./var/oao.sqlite3`, or `postgresql://user:pw@host/db`",
+    "OAO_SECRET_KEY": "secret for signing pickup codes and sessions; must be set in production",
+    "OAO_HOST": "address `oao serve` binds (default `127.0.0.1`)",
+    "OAO_PORT": "port `oao serve` listens on (default `8000`)",
+    "OAO_EMBEDDED_WORKER": "run background jobs in a thread of `oao serve` (default `true`; set `false` when running `oao worker`)",
+    "OAO_WORKER_INTERVAL_SECONDS": "how often the worker looks for due jobs (default `5`)",
+    "OAO_RESERVATION_MINUTES": "how long stock stays reserved for an unpaid order (default `15`)",
+    "OAO_PICKUP_HOLD_HOURS": "how long a ready pickup waits before a no-show releases the stock (default `48`)",
+    "OAO_QUOTE_TTL_MINUTES": "how long a fulfillment quote can be ordered from (default `10`)",
+    "OAO_COURIER_SPEED_KMH": "average courier speed for delivery and transfer ETAs (default `18`)",
+    "OAO_DETOUR_FACTOR": "road distance over straight-line distance (default `1.35`)",
+    "OAO_TRANSFER_HANDLING_MINUTES": "handling time added to a store-to-store transfer (default `30`)",
+    "OAO_SOURCING_POLICY": "`nearest` (default), `fewest_splits` or `balance_load`",
+    "OAO_LOG_LEVEL": "`INFO` (default), `DEBUG`, `WARNING`",
+}
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = "sqlite:///./var/oao.sqlite3"
+    secret_key: str = DEFAULT_SECRET_KEY
+    host: str = "127.0.0.1"
+    port: int = 8000
+    embedded_worker: bool = True
+    worker_interval_seconds: float = 5.0
+    reservation_minutes: int = 15
+    pickup_hold_hours: int = 48
+    quote_ttl_minutes: int = 10
+    courier_speed_kmh: float = 18.0
+    detour_factor: float = 1.35
+    transfer_handling_minutes: int = 30
+    sourcing_policy: str = "nearest"
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = os.environ.get(f"OAO_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, raw, f.type)
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.env not in ("development", "production"):
+            raise SettingsError(f"OAO_ENV must be development or production, not {self.env!r}")
+        if self.env == "production" and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
+            raise SettingsError("OAO_ENV=production needs OAO_SECRET_KEY set to a random value "
+                                "of at least 32 characters (the default is public).")
+        if self.sourcing_policy not in ("nearest", "fewest_splits", "balance_load"):
+            raise SettingsError("OAO_SOURCING_POLICY must be nearest, fewest_splits or balance_load")
+        if self.reservation_minutes <= 0 or self.pickup_hold_hours <= 0 or self.quote_ttl_minutes <= 0:
+            raise SettingsError("durations must be positive")
+        if self.courier_speed_kmh <= 0 or self.detour_factor < 1:
+            raise SettingsError("OAO_COURIER_SPEED_KMH must be > 0 and OAO_DETOUR_FACTOR >= 1")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _parse(name: str, raw: str, type_name: object) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"OAO_{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw

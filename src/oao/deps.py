@@ -1,0 +1,76 @@
+"""Per-request wiring shared by every domain's router: who is calling, the
+database, the clock, and the idempotent-POST helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from oao.config import Settings
+from oao.core.auth import Principal
+from oao.core.clock import Clock
+from oao.core.db import Database
+from oao.core.errors import Unauthorized
+from oao.core.idempotency import request_fingerprint, run_idempotent
+from oao.network import service as network_service
+
+
+@dataclass
+class Ctx:
+    principal: Principal
+    db: Database
+    clock: Clock
+    settings: Settings
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @contextmanager
+    def tx(self) -> Iterator[Session]:
+        with self.db.unit_of_work() as session:
+            yield session
+
+
+def app_state(request: Request) -> tuple[Database, Clock, Settings]:
+    state = request.app.state
+    return state.db, state.clock, state.settings
+
+
+def get_ctx(request: Request, authorization: Annotated[str | None, Header()] = None) -> Ctx:
+    db, clock, settings = app_state(request)
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("Send `Authorization: Bearer <API key or session token>`.")
+    token = authorization.split(" ", 1)[1].strip()
+    with db.unit_of_work() as session:
+        principal = network_service.authenticate(session, token=token, now=clock.now())
+    return Ctx(principal=principal, db=db, clock=clock, settings=settings)
+
+
+CtxDep = Annotated[Ctx, Depends(get_ctx)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Makes a retry safe: a replay returns the first response."),
+]
+
+
+def idempotent(ctx: Ctx, request: Request, key: str | None, body: BaseModel | None, status_code: int,
+               action: Callable[[Session], BaseModel]) -> JSONResponse:
+    """Run a create/move action once per Idempotency-Key and return its (replayed) response."""
+    payload: Any = body.model_dump(mode="json") if body is not None else None
+    fingerprint = request_fingerprint(request.method, request.url.path, payload)
+
+    def run(session: Session) -> tuple[int, dict[str, Any]]:
+        result = action(session)
+        return status_code, result.model_dump(mode="json")
+
+    status, response = run_idempotent(ctx.db, scope=f"{ctx.principal.kind}:{ctx.principal.id}", key=key,
+                                      fingerprint=fingerprint, at=ctx.now(), action=run)
+    return JSONResponse(response, status_code=status)
