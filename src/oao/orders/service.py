@@ -1,0 +1,207 @@
+"""Orders: placed from a quote option, paid (or pay-at-pickup agreed), fulfilled
+leg by leg, cancelled or expired with their stock given back.
+
+Placing an order re-checks the price and reserves every leg's stock in the
+same transaction; if anything changed since the quote the shopper is told
+what, and nothing is kept.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oao.catalog import service as catalog
+from oao.config import Settings
+from oao.core.auth import Principal
+from oao.core.clock import as_utc
+from oao.core.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from oao.core.ids import new_id
+from oao.core.outbox import record_event
+from oao.fulfillment import lifecycle
+from oao.fulfillment import service as fulfillment
+from oao.network import service as network
+from oao.orders.models import Order, OrderLine
+from oao.payments import service as payments
+
+# Tenders settled at the counter or the door: the order is confirmed at once.
+IN_STORE_METHODS = ("pay_at_pickup", "pay_on_delivery")
+
+
+def _event(session: Session, order: Order, type_: str, now: datetime, **extra: Any) -> None:
+    record_event(session, type=type_, subject_id=order.id, merchant_id=order.merchant_id,
+                 payload={"order_id": order.id, "status": order.status, "total_minor": order.total_minor,
+                          "currency": order.currency, **extra}, at=now)
+
+
+def _check_method(kind: str, method: str) -> None:
+    if method not in IN_STORE_METHODS:
+        raise InvalidInput(f"Unknown payment method {method!r}; use one of {', '.join(IN_STORE_METHODS)} "
+                           "(wallet payments arrive with the payments module).")
+    if method == "pay_at_pickup" and kind != "pickup":
+        raise InvalidInput("pay_at_pickup needs a pickup option; use pay_on_delivery for deliveries.")
+    if method == "pay_on_delivery" and kind == "pickup":
+        raise InvalidInput("pay_on_delivery is for delivered orders; use pay_at_pickup for pickups.")
+
+
+def _recheck_prices(session: Session, option: dict[str, Any]) -> None:
+    seller = option["merchant"]["id"]
+    offers = catalog.active_offers(session, product_ids=[l["product_id"] for l in option["lines"]],
+                                   merchant_ids=[seller])
+    for line in option["lines"]:
+        offer = offers.get((seller, line["product_id"]))
+        if offer is None:
+            raise Conflict(f"{line['title']} is no longer sold by {option['merchant']['name']}; "
+                           "ask for a new quote.", product_id=line["product_id"])
+        now_price = catalog.price_for(offer, "online")
+        if now_price != line["unit_price_minor"]:
+            raise Conflict(f"The price of {line['title']} changed from {line['unit_price_minor']} to {now_price} "
+                           f"{offer.currency} (minor units) since the quote; ask for a new quote.",
+                           product_id=line["product_id"], quoted_minor=line["unit_price_minor"],
+                           current_minor=now_price)
+
+
+def place_order(session: Session, *, principal: Principal, quote_id: str, option_id: str,
+                customer: dict[str, str], payment_method: str | None, now: datetime,
+                settings: Settings) -> Order:
+    """Create the order and reserve its stock (all legs or nothing)."""
+    quote = fulfillment.get_quote(session, quote_id=quote_id, principal=principal)
+    option = fulfillment.quote_option(quote, option_id=option_id, now=now)
+    seller = option["merchant"]["id"]
+    if not principal.can_see_merchant(seller):
+        raise Forbidden(f"This option is sold by {option['merchant']['name']}; only that merchant or the "
+                        "network can place it.")
+    if payment_method is not None:
+        _check_method(option["kind"], payment_method)
+    _recheck_prices(session, option)
+    order = Order(id=new_id("ord"), merchant_id=seller, channel="online", status="pending_payment",
+                  quote_id=quote.id, option_id=option_id, customer_name=customer.get("name", ""),
+                  customer_phone=customer.get("phone", ""), customer_email=customer.get("email", ""),
+                  currency=option["currency"], subtotal_minor=option["subtotal_minor"],
+                  fees_minor=option["fee_minor"], total_minor=option["total_minor"],
+                  payment_method=payment_method or "undecided",
+                  payment_due_at=now + timedelta(minutes=settings.reservation_minutes), cancel_reason=None,
+                  created_at=now, updated_at=now)
+    session.add(order)
+    session.flush()
+    titles = {l["product_id"]: l for l in option["lines"]}
+    pickup_id = option["pickup_location"]["id"] if option["pickup_location"] else None
+    for leg in option["legs"]:
+        promised = datetime.fromisoformat(leg["arrive_at"])
+        f = lifecycle.create_for_leg(session, order_id=order.id, merchant_id=seller, kind=option["kind"], leg=leg,
+                                     pickup_location_id=pickup_id, destination=option["destination"],
+                                     promised_at=as_utc(promised), reservation_expires_at=order.payment_due_at,
+                                     now=now)
+        for line in leg["lines"]:
+            info = titles[line["product_id"]]
+            session.add(OrderLine(id=new_id("oln"), order_id=order.id, merchant_id=seller,
+                                  product_id=line["product_id"], fulfillment_id=f.id, gtin=info["gtin"],
+                                  title=info["title"], quantity=line["quantity"],
+                                  unit_price_minor=info["unit_price_minor"], currency=order.currency))
+    payments.create_intent(session, merchant_id=seller, amount_minor=order.total_minor, currency=order.currency,
+                           order_id=order.id, now=now)
+    _event(session, order, "order.placed", now, quote_id=quote.id, option_id=option_id, kind=option["kind"])
+    if payment_method is not None:
+        pay(session, order=order, payment_method=payment_method, now=now)
+    session.flush()
+    return order
+
+
+def pay(session: Session, *, order: Order, payment_method: str, now: datetime) -> Order:
+    """Agree an in-store tender: the order is confirmed and its stock held until fulfilled."""
+    if order.status != "pending_payment":
+        raise InvalidState(f"Order {order.id} is {order.status}, not awaiting payment.")
+    legs = lifecycle.of_order(session, order_id=order.id)
+    _check_method(legs[0].kind, payment_method)
+    if order.payment_due_at is not None and order.payment_due_at <= now:
+        raise InvalidState(f"Order {order.id} was not paid in time and its stock was released; order again.")
+    for f in legs:
+        lifecycle.confirm(session, fulfillment=f, now=now)
+    payments.authorize_in_store(session, order_id=order.id, method=payment_method, now=now)
+    order.status, order.payment_method, order.payment_due_at, order.updated_at = (
+        "confirmed", payment_method, None, now)
+    _event(session, order, "order.confirmed", now, payment_method=payment_method)
+    return order
+
+
+def get_order(session: Session, *, order_id: str, principal: Principal) -> Order:
+    order = session.get(Order, order_id)
+    if order is None or not principal.can_see_merchant(order.merchant_id):
+        raise NotFound(f"No order {order_id!r}.")
+    return order
+
+
+def lines_of(session: Session, *, order_id: str) -> list[OrderLine]:
+    return list(session.scalars(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)))
+
+
+def list_orders(session: Session, *, principal: Principal, status: str | None, limit: int) -> list[Order]:
+    query = select(Order)
+    if not principal.is_network_admin:
+        query = query.where(Order.merchant_id == principal.merchant_id)
+    if status:
+        query = query.where(Order.status == status)
+    return list(session.scalars(query.order_by(Order.id.desc()).limit(limit)))
+
+
+def cancel_order(session: Session, *, order: Order, reason: str, now: datetime) -> Order:
+    """Cancel what has not left yet; every reservation is released."""
+    if order.status == "cancelled":
+        return order
+    if order.status == "completed":
+        raise InvalidState(f"Order {order.id} is completed; use a return instead.")
+    for f in lifecycle.of_order(session, order_id=order.id):
+        lifecycle.cancel(session, fulfillment=f, reason=reason, now=now)
+    payments.cancel_for_order(session, order_id=order.id, now=now)
+    order.status, order.cancel_reason, order.updated_at = "cancelled", reason, now
+    _event(session, order, "order.cancelled", now, reason=reason)
+    return order
+
+
+def sync_status(session: Session, *, order_id: str, now: datetime) -> Order:
+    """After a leg moves: the order is completed once every leg is done (cancelled legs aside)."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"No order {order_id!r}.")
+    legs = lifecycle.of_order(session, order_id=order_id)
+    live = [f for f in legs if f.status != "cancelled"]
+    if order.status == "confirmed" and live and all(f.status == "completed" for f in live):
+        order.status, order.updated_at = "completed", now
+        payments.capture_for_order(session, order_id=order.id, now=now)
+        _event(session, order, "order.completed", now)
+    elif order.status in ("pending_payment", "confirmed") and not live:
+        order.status, order.updated_at = "cancelled", now
+        order.cancel_reason = legs[0].cancel_reason if legs else "cancelled"
+        payments.cancel_for_order(session, order_id=order.id, now=now)
+        _event(session, order, "order.cancelled", now, reason=order.cancel_reason)
+    return order
+
+
+def due_unpaid(session: Session, *, now: datetime, limit: int = 100) -> list[Order]:
+    """Unpaid orders past their payment deadline, claimed with SKIP LOCKED for one worker."""
+    return list(session.scalars(
+        select(Order).where(Order.status == "pending_payment", Order.payment_due_at < now)
+        .order_by(Order.payment_due_at).limit(limit).with_for_update(skip_locked=True)))
+
+
+def expire_unpaid(session: Session, *, now: datetime, limit: int = 100) -> int:
+    orders = due_unpaid(session, now=now, limit=limit)
+    for order in orders:
+        cancel_order(session, order=order, reason="not paid in time", now=now)
+    return len(orders)
+
+
+def expire_no_shows(session: Session, *, now: datetime, limit: int = 100) -> int:
+    """Ready pickups nobody collected within the hold period: cancelled, stock back on the shelf."""
+    legs = lifecycle.due_no_shows(session, now=now, limit=limit)
+    for f in legs:
+        lifecycle.cancel(session, fulfillment=f, reason="not collected within the hold period", now=now)
+        sync_status(session, order_id=f.order_id, now=now)
+    return len(legs)
+
+
+def pickup_location_name(session: Session, location_id: str | None) -> str | None:
+    return network.get_location(session, location_id=location_id).name if location_id else None

@@ -1,0 +1,90 @@
+"""Background jobs: give back stock of unpaid orders and uncollected pickups,
+clean up expired quotes and old idempotency keys.
+
+Runs as a thread inside `oao serve` (embedded default) or as `oao worker`
+processes; due rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL so
+several workers never handle the same order, and every job is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from oao.config import Settings
+from oao.core.clock import Clock
+from oao.core.db import Database
+from oao.core.idempotency import IdempotencyRecord
+from oao.fulfillment.models import Quote
+from oao.orders import service as orders
+
+log = logging.getLogger("oao.worker")
+
+
+def _expire_unpaid(session: Session, clock: Clock) -> int:
+    return orders.expire_unpaid(session, now=clock.now())
+
+
+def _expire_no_shows(session: Session, clock: Clock) -> int:
+    return orders.expire_no_shows(session, now=clock.now())
+
+
+def _purge_quotes(session: Session, clock: Clock) -> int:
+    # Orders keep what they need from the quote; old quotes are only clutter.
+    result = session.execute(delete(Quote).where(Quote.expires_at < clock.now() - timedelta(days=1)))
+    return result.rowcount or 0
+
+
+def _purge_idempotency_keys(session: Session, clock: Clock) -> int:
+    result = session.execute(delete(IdempotencyRecord)
+                             .where(IdempotencyRecord.created_at < clock.now() - timedelta(days=2)))
+    return result.rowcount or 0
+
+
+JOBS: dict[str, Callable[[Session, Clock], int]] = {
+    "expire_unpaid_orders": _expire_unpaid,
+    "expire_uncollected_pickups": _expire_no_shows,
+    "purge_expired_quotes": _purge_quotes,
+    "purge_idempotency_keys": _purge_idempotency_keys,
+}
+
+
+class Worker:
+    def __init__(self, *, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> dict[str, int]:
+        """Run every job once, each in its own transaction; a failing job does not stop the others."""
+        done: dict[str, int] = {}
+        for name, job in JOBS.items():
+            try:
+                with self.db.unit_of_work() as session:
+                    done[name] = job(session, self.clock)
+            except Exception:  # noqa: BLE001 - logged; the next round retries
+                log.exception("job %s failed", name)
+                done[name] = -1
+        handled = {k: v for k, v in done.items() if v}
+        if handled:
+            log.info("worker: %s", handled)
+        return done
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.settings.worker_interval_seconds)
+
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="oao-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
