@@ -43,7 +43,7 @@ def pg_url(worker_id: str) -> Iterator[str | None]:
     if base is None:
         yield None
         return
-    name = f"oao_test_{worker_id}"
+    name = f"oao_test_{worker_id}_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -107,3 +107,14 @@ def api_key(s: Session, m: Merchant | None, *, at: datetime, role: Role | None =
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def staff_user(s: Session, m: Merchant | None, email: str, *, at: datetime,
+               password: str = "correct horse battery", role: Role = Role.STORE_STAFF,
+               location: Location | None = None):
+    """A staff account that can log in with POST /sessions."""
+    user = network_service.create_staff_user(s, email=email, name=email.split("@")[0], password=password,
+                                             role=role, merchant_id=m.id if m else None,
+                                             location_id=location.id if location else None, now=at)
+    s.flush()
+    return user

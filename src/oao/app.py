@@ -13,7 +13,7 @@ from oao import __version__
 from oao.config import Settings
 from oao.core.clock import Clock, SystemClock
 from oao.core.db import Database
-from oao.core.errors import install_problem_handlers
+from oao.core.http import install_problem_handlers
 
 # Each domain exposes `router` in its api module; listed here, mounted under /api/v1.
 DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos"]

@@ -41,7 +41,9 @@ def test_the_cake_travels_to_the_home_branch_and_is_handed_over_with_the_code(cl
     incoming = client.get(f"/api/v1/transfers?location_id={net.home_id}&direction=incoming",
                           headers=auth(home_staff)).json()
     assert [t["id"] for t in incoming] == [leg["transfer_id"]]
-    assert datetime.fromisoformat(incoming[0]["expected_arrival_at"]) == datetime.fromisoformat(at_home["arrive_at"])
+    assert (datetime.fromisoformat(incoming[0]["expected_arrival_at"])
+            == datetime.fromisoformat(at_home["legs"][0]["arrive_at"]))
+    assert datetime.fromisoformat(leg["promised_at"]) == datetime.fromisoformat(at_home["arrive_at"])
 
     # Home staff cannot pick at the office; office staff pick and send it.
     assert client.post(f"/api/v1/fulfillments/{leg['id']}/pick", headers=auth(home_staff)).status_code == 403

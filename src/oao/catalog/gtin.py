@@ -18,6 +18,8 @@ def check_digit(body: str) -> int:
 def validate_gtin(raw: str) -> str:
     """Return the GTIN stripped of spaces if valid, else raise InvalidGtin saying why."""
     code = str(raw).strip().replace(" ", "").replace("-", "")
+    if not code:
+        raise InvalidGtin("GTIN is empty; a GTIN has 8, 12, 13 or 14 digits")
     if not code.isdigit():
         raise InvalidGtin(f"GTIN {raw!r} must contain digits only")
     if len(code) not in VALID_LENGTHS:

@@ -33,7 +33,7 @@ def fulfillment_out(f: Fulfillment, *, show_code: bool) -> FulfillmentOut:
     return FulfillmentOut(id=f.id, order_id=f.order_id, merchant_id=f.merchant_id, kind=f.kind, status=f.status,
                           source_location_id=f.source_location_id, pickup_location_id=f.pickup_location_id,
                           destination=f.destination, lines=f.lines, transfer_id=f.transfer_id,
-                          promised_at=f.promised_at, ready_at=f.ready_at, completed_at=f.completed_at,
+                          promised_at=f.promised_at, goods_arrive_at=f.goods_arrive_at, ready_at=f.ready_at, completed_at=f.completed_at,
                           hold_until=f.hold_until, pickup_code=f.pickup_code if show_code else None,
                           cancel_reason=f.cancel_reason)
 

@@ -46,12 +46,13 @@ def lines_of(f: Fulfillment) -> list[LineQty]:
 
 def create_for_leg(session: Session, *, order_id: str, merchant_id: str, kind: str, leg: dict[str, Any],
                    pickup_location_id: str | None, destination: dict[str, Any] | None, promised_at: datetime,
-                   reservation_expires_at: datetime, now: datetime) -> Fulfillment:
+                   goods_arrive_at: datetime | None, reservation_expires_at: datetime,
+                   now: datetime) -> Fulfillment:
     """A pending fulfillment for one leg of a quote option, its stock reserved at the source."""
     f = Fulfillment(id=new_id("ful"), order_id=order_id, merchant_id=merchant_id, kind=kind,
                     status="pending_payment", source_location_id=leg["source"]["id"],
                     pickup_location_id=pickup_location_id, destination=destination, lines=leg["lines"],
-                    transfer_id=None, promised_at=promised_at, pickup_code=None, hold_until=None,
+                    transfer_id=None, promised_at=promised_at, goods_arrive_at=goods_arrive_at, pickup_code=None, hold_until=None,
                     created_at=now, ready_at=None, completed_at=None, cancel_reason=None)
     session.add(f)
     session.flush()
@@ -76,7 +77,7 @@ def confirm(session: Session, *, fulfillment: Fulfillment, now: datetime) -> Non
         transfer = transfers.create_transfer(
             session, merchant_id=f.merchant_id, from_location_id=f.source_location_id,
             to_location_id=pickup.id, to_merchant_id=pickup.merchant_id, lines=lines_of(f),
-            expected_arrival_at=max(f.promised_at, now), now=now, fulfillment_id=f.id,
+            expected_arrival_at=max(f.goods_arrive_at or f.promised_at, now), now=now, fulfillment_id=f.id,
             note=f"for order {f.order_id}")
         f.transfer_id = transfer.id
     f.status = "confirmed"

@@ -44,7 +44,8 @@ class Fulfillment(Base):
     destination: Mapped[dict[str, Any] | None]  # {"latitude", "longitude", "address"}
     lines: Mapped[list[Any]]  # [{"product_id", "quantity"}]
     transfer_id: Mapped[str | None] = mapped_column(String(40))
-    promised_at: Mapped[datetime]  # ready for pickup, or arrival at the door
+    promised_at: Mapped[datetime]  # ready for pickup, or arrival at the door: the shopper's promise
+    goods_arrive_at: Mapped[datetime | None]  # a transfer's expected arrival at the pickup store
     pickup_code: Mapped[str | None] = mapped_column(String(16), index=True)
     hold_until: Mapped[datetime | None]  # a ready pickup waits until then
     created_at: Mapped[datetime]

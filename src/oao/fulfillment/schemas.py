@@ -125,7 +125,8 @@ class FulfillmentOut(BaseModel):
     destination: dict[str, Any] | None
     lines: list[LegLineOut]
     transfer_id: str | None
-    promised_at: datetime
+    promised_at: datetime = Field(..., description="Ready for pickup, or at the door: what the shopper was promised.")
+    goods_arrive_at: datetime | None = Field(None, description="When transferred goods reach the pickup store.")
     ready_at: datetime | None
     completed_at: datetime | None
     hold_until: datetime | None

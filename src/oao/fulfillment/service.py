@@ -139,7 +139,10 @@ def build_quote(session: Session, *, principal: Principal, items: list[ItemIn],
     request = QuoteRequest(items=tuple(cart), at=when,
                            destination=(anchors[0] if destination is not None else None),
                            pickup_location_id=pickup_location_id)
-    options = quote(request, snapshot, params)
+    try:
+        options = quote(request, snapshot, params)
+    except ValueError as exc:  # the engine's own input checks
+        raise InvalidInput(str(exc)) from None
     products = catalog.products_by_ids(session, product_ids=product_ids)
     merchants = {m: network.get_merchant(session, merchant_id=m).name for m in {o.merchant_id for o in options}}
     priced = [_price_option(o, offers, products, by_id, merchants, destination) for o in options]

@@ -5,15 +5,28 @@ Keyword-only functions over a Session; they never commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from oao.core.auth import Principal, Role, hash_password, new_token, token_hash, verify_password
-from oao.core.errors import Conflict, NotFound, Unauthorized
+from oao.core.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from oao.core.geo import search_cell
 from oao.core.ids import new_id
-from oao.network.models import ApiKey, Merchant, StaffSession, StaffUser
+from oao.core.money import is_currency
+from oao.core.outbox import record_event
+from oao.network.models import ApiKey, Location, Merchant, PartnerAgreement, StaffSession, StaffUser
+from oao.network.schemas import (
+    check_closures,
+    check_kind,
+    check_latitude,
+    check_longitude,
+    check_opening_hours,
+    check_timezone,
+)
 
 SESSION_HOURS = 12
 
@@ -82,3 +95,301 @@ def create_staff_user(session: Session, *, email: str, name: str, password: str,
                      created_at=now)
     session.add(user)
     return user
+
+
+# --- merchants ------------------------------------------------------------------------
+
+def create_merchant(session: Session, *, name: str, slug: str, currency: str, now: datetime) -> Merchant:
+    """Onboard a merchant; its slug is unique across the network."""
+    if not is_currency(currency):
+        raise InvalidInput(f"currency {currency!r} is not a supported ISO 4217 code")
+    if session.scalar(select(Merchant.id).where(Merchant.slug == slug)) is not None:
+        raise Conflict(f"A merchant with slug {slug!r} already exists.")
+    merchant = Merchant(id=new_id("mer"), name=name, slug=slug, currency=currency, created_at=now)
+    session.add(merchant)
+    session.flush()
+    record_event(session, type="merchant.created", subject_id=merchant.id, merchant_id=merchant.id,
+                 payload={"name": name, "slug": slug, "currency": currency}, at=now)
+    return merchant
+
+
+def get_merchant(session: Session, *, merchant_id: str) -> Merchant:
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound(f"No merchant {merchant_id!r}.")
+    return merchant
+
+
+def list_merchants(session: Session, *, merchant_id: str | None) -> list[Merchant]:
+    """Every merchant (merchant_id None) or just that one."""
+    query = select(Merchant).order_by(Merchant.name, Merchant.id)
+    if merchant_id is not None:
+        query = query.where(Merchant.id == merchant_id)
+    return list(session.scalars(query))
+
+
+# --- locations ------------------------------------------------------------------------
+
+# Fields a caller may set on a location; id, merchant, search cell and timestamps are ours.
+LOCATION_FIELDS = frozenset({
+    "name", "kind", "latitude", "longitude", "address", "timezone", "opening_hours", "closures",
+    "sells_in_store", "accepts_pickups", "accepts_partner_pickups", "delivery_radius_km", "pick_minutes",
+    "delivery_capacity_per_hour", "delivery_fee_minor", "shipping_lead_hours", "shipping_fee_minor", "active",
+})
+_LOCATION_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "kind": check_kind, "latitude": check_latitude, "longitude": check_longitude,
+    "timezone": check_timezone, "opening_hours": check_opening_hours, "closures": check_closures,
+}
+_NON_NEGATIVE = ("delivery_radius_km", "pick_minutes", "delivery_capacity_per_hour", "delivery_fee_minor",
+                 "shipping_fee_minor")
+_LOCATION_DEFAULTS: dict[str, Any] = {
+    "address": "", "opening_hours": {}, "closures": [], "sells_in_store": True, "accepts_pickups": False,
+    "accepts_partner_pickups": False, "delivery_radius_km": 0.0, "pick_minutes": 15,
+    "delivery_capacity_per_hour": 0, "delivery_fee_minor": 0, "shipping_lead_hours": None,
+    "shipping_fee_minor": 0, "active": True,
+}
+
+
+def _checked_location_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The same rules as the HTTP schema, for callers that come from Python (demo, CLI)."""
+    unknown = set(fields) - LOCATION_FIELDS
+    if unknown:
+        raise InvalidInput(f"Unknown location fields: {', '.join(sorted(unknown))}.")
+    out = dict(fields)
+    for name, value in fields.items():
+        if value is None and name != "shipping_lead_hours":
+            raise InvalidInput(f"{name} cannot be null.")
+        try:
+            if name in _LOCATION_CHECKS:
+                out[name] = _LOCATION_CHECKS[name](value)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if name in _NON_NEGATIVE and value < 0:
+            raise InvalidInput(f"{name} cannot be negative, got {value}.")
+        if name == "shipping_lead_hours" and value is not None and value < 0:
+            raise InvalidInput(f"shipping_lead_hours cannot be negative, got {value}.")
+        if name == "name" and not str(value).strip():
+            raise InvalidInput("A location needs a name.")
+    return out
+
+
+def _location_payload(location: Location) -> dict[str, Any]:
+    return {"name": location.name, "kind": location.kind, "latitude": location.latitude,
+            "longitude": location.longitude, "active": location.active}
+
+
+def create_location(session: Session, *, merchant_id: str, now: datetime, **fields: Any) -> Location:
+    """Add a store, warehouse, pickup point or dark store; indexed by its H3 search cell."""
+    get_merchant(session, merchant_id=merchant_id)
+    missing = [name for name in ("name", "kind", "latitude", "longitude", "timezone") if name not in fields]
+    if missing:
+        raise InvalidInput(f"A location needs {', '.join(missing)}.")
+    values = {**_LOCATION_DEFAULTS, **_checked_location_fields(fields)}
+    location = Location(id=new_id("loc"), merchant_id=merchant_id,
+                        search_cell=search_cell(values["latitude"], values["longitude"]),
+                        created_at=now, **values)
+    session.add(location)
+    session.flush()
+    record_event(session, type="location.created", subject_id=location.id, merchant_id=merchant_id,
+                 payload=_location_payload(location), at=now)
+    return location
+
+
+def update_location(session: Session, *, location_id: str, changes: dict[str, Any], now: datetime) -> Location:
+    """Change some fields of a location; moving it moves its search cell too."""
+    location = get_location(session, location_id=location_id)
+    values = _checked_location_fields(changes)
+    for name, value in values.items():
+        setattr(location, name, value)
+    location.search_cell = search_cell(location.latitude, location.longitude)
+    session.flush()
+    record_event(session, type="location.updated", subject_id=location.id, merchant_id=location.merchant_id,
+                 payload={**_location_payload(location), "changed": sorted(values)}, at=now)
+    return location
+
+
+def get_location(session: Session, *, location_id: str) -> Location:
+    location = session.get(Location, location_id)
+    if location is None:
+        raise NotFound(f"No location {location_id!r}.")
+    return location
+
+
+def list_locations(session: Session, *, merchant_id: str | None, kinds: list[str] | None = None,
+                   include_inactive: bool = False) -> list[Location]:
+    """A merchant's locations (every merchant's when merchant_id is None), active ones unless asked."""
+    query = select(Location).order_by(Location.merchant_id, Location.name, Location.id)
+    if merchant_id is not None:
+        query = query.where(Location.merchant_id == merchant_id)
+    if kinds:
+        query = query.where(Location.kind.in_(kinds))
+    if not include_inactive:
+        query = query.where(Location.active.is_(True))
+    return list(session.scalars(query))
+
+
+def locations_by_ids(session: Session, *, location_ids: Iterable[str]) -> list[Location]:
+    """The locations among these ids that exist (any merchant, active or not), in a few queries."""
+    ids = sorted(set(location_ids))
+    found: list[Location] = []
+    for start in range(0, len(ids), 1000):  # far below the databases' bound-parameter limits
+        found.extend(session.scalars(select(Location).where(Location.id.in_(ids[start:start + 1000]))))
+    return found
+
+
+def locations_in_cells(session: Session, *, cells: list[str]) -> list[Location]:
+    """Active locations indexed under any of these H3 search cells (quoting's spatial pre-filter)."""
+    if not cells:
+        return []
+    return list(session.scalars(select(Location)
+                                .where(Location.search_cell.in_(cells), Location.active.is_(True))
+                                .order_by(Location.id)))
+
+
+# --- API keys and staff -------------------------------------------------------------------
+
+def issue_api_key(session: Session, *, merchant_id: str | None, name: str, role: Role,
+                  now: datetime) -> tuple[str, ApiKey]:
+    """create_api_key plus the rules on roles and the outbox event."""
+    if role is Role.NETWORK_ADMIN and merchant_id is not None:
+        raise InvalidInput("A network_admin key belongs to no merchant; leave merchant_id out.")
+    if role is not Role.NETWORK_ADMIN and merchant_id is None:
+        raise InvalidInput(f"A {role.value} key belongs to a merchant; give merchant_id.")
+    token, key = create_api_key(session, merchant_id=merchant_id, name=name, now=now, role=role)
+    session.flush()
+    record_event(session, type="api_key.created", subject_id=key.id, merchant_id=merchant_id,
+                 payload={"name": name, "role": role.value}, at=now)
+    return token, key
+
+
+def list_api_keys(session: Session, *, merchant_id: str | None) -> list[ApiKey]:
+    """Keys of one merchant, or every key when merchant_id is None (network admins)."""
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if merchant_id is not None:
+        query = query.where(ApiKey.merchant_id == merchant_id)
+    return list(session.scalars(query))
+
+
+def get_api_key(session: Session, *, key_id: str) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.")
+    return key
+
+
+def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
+    """Stop a key from authenticating; revoking twice is harmless."""
+    key = get_api_key(session, key_id=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.flush()
+        record_event(session, type="api_key.revoked", subject_id=key.id, merchant_id=key.merchant_id,
+                     payload={"name": key.name}, at=now)
+    return key
+
+
+def add_staff_user(session: Session, *, email: str, name: str, password: str, role: Role,
+                   merchant_id: str | None, location_id: str | None, now: datetime) -> StaffUser:
+    """create_staff_user plus the rules that keep a staff account coherent with its merchant."""
+    if role is Role.NETWORK_ADMIN and (merchant_id is not None or location_id is not None):
+        raise InvalidInput("A network admin belongs to no merchant or location.")
+    if role is not Role.NETWORK_ADMIN:
+        if merchant_id is None:
+            raise InvalidInput("Merchant admins and store staff belong to a merchant; give merchant_id.")
+        get_merchant(session, merchant_id=merchant_id)
+    if role is Role.STORE_STAFF and location_id is None:
+        raise InvalidInput("Store staff need a home store; give location_id.")
+    if location_id is not None:
+        location = session.get(Location, location_id)
+        if location is None or location.merchant_id != merchant_id:
+            raise InvalidInput(f"Location {location_id!r} is not a location of merchant {merchant_id!r}.")
+    user = create_staff_user(session, email=email, name=name, password=password, role=role,
+                             merchant_id=merchant_id, location_id=location_id, now=now)
+    session.flush()
+    record_event(session, type="staff_user.created", subject_id=user.id, merchant_id=merchant_id,
+                 payload={"role": role.value, "location_id": location_id}, at=now)
+    return user
+
+
+def list_staff_users(session: Session, *, merchant_id: str | None) -> list[StaffUser]:
+    query = select(StaffUser).order_by(StaffUser.email)
+    if merchant_id is not None:
+        query = query.where(StaffUser.merchant_id == merchant_id)
+    return list(session.scalars(query))
+
+
+# --- partner agreements ---------------------------------------------------------------------
+
+def create_pickup_agreement(session: Session, *, host_merchant_id: str, guest_merchant_id: str,
+                            pickup_fee_minor: int, now: datetime) -> PartnerAgreement:
+    """The host's pickup locations start accepting the guest's orders."""
+    if host_merchant_id == guest_merchant_id:
+        raise InvalidInput("A merchant needs no agreement with itself; pick another guest merchant.")
+    if pickup_fee_minor < 0:
+        raise InvalidInput(f"pickup_fee_minor cannot be negative, got {pickup_fee_minor}.")
+    get_merchant(session, merchant_id=host_merchant_id)
+    get_merchant(session, merchant_id=guest_merchant_id)
+    existing = session.scalar(select(PartnerAgreement).where(
+        PartnerAgreement.host_merchant_id == host_merchant_id,
+        PartnerAgreement.guest_merchant_id == guest_merchant_id, PartnerAgreement.status == "active"))
+    if existing is not None:
+        raise Conflict(f"Agreement {existing.id} between these merchants is already active; end it first.",
+                       agreement_id=existing.id)
+    agreement = PartnerAgreement(id=new_id("agr"), host_merchant_id=host_merchant_id,
+                                 guest_merchant_id=guest_merchant_id, pickup_fee_minor=pickup_fee_minor,
+                                 status="active", created_at=now, ended_at=None)
+    session.add(agreement)
+    session.flush()
+    record_event(session, type="partner_agreement.created", subject_id=agreement.id,
+                 merchant_id=host_merchant_id,
+                 payload={"host_merchant_id": host_merchant_id, "guest_merchant_id": guest_merchant_id,
+                          "pickup_fee_minor": pickup_fee_minor}, at=now)
+    return agreement
+
+
+def get_agreement(session: Session, *, agreement_id: str) -> PartnerAgreement:
+    agreement = session.get(PartnerAgreement, agreement_id)
+    if agreement is None:
+        raise NotFound(f"No partner agreement {agreement_id!r}.")
+    return agreement
+
+
+def list_agreements(session: Session, *, merchant_id: str | None) -> list[PartnerAgreement]:
+    """Agreements a merchant is party to (as host or guest), or all of them."""
+    query = select(PartnerAgreement).order_by(PartnerAgreement.created_at, PartnerAgreement.id)
+    if merchant_id is not None:
+        query = query.where(or_(PartnerAgreement.host_merchant_id == merchant_id,
+                                PartnerAgreement.guest_merchant_id == merchant_id))
+    return list(session.scalars(query))
+
+
+def end_agreement(session: Session, *, agreement_id: str, now: datetime) -> PartnerAgreement:
+    """Stop accepting the guest's pickups; orders already placed keep their pickup."""
+    agreement = get_agreement(session, agreement_id=agreement_id)
+    if agreement.status != "active":
+        raise InvalidState(f"Agreement {agreement.id} already ended at {agreement.ended_at}.")
+    agreement.status, agreement.ended_at = "ended", now
+    session.flush()
+    record_event(session, type="partner_agreement.ended", subject_id=agreement.id,
+                 merchant_id=agreement.host_merchant_id,
+                 payload={"host_merchant_id": agreement.host_merchant_id,
+                          "guest_merchant_id": agreement.guest_merchant_id}, at=now)
+    return agreement
+
+
+def pickup_partners(session: Session) -> set[tuple[str, str]]:
+    """Active (host_merchant_id, guest_merchant_id) pickup pairs."""
+    rows = session.execute(select(PartnerAgreement.host_merchant_id, PartnerAgreement.guest_merchant_id)
+                           .where(PartnerAgreement.status == "active"))
+    return {(host, guest) for host, guest in rows}
+
+
+def shipping_locations(session: Session, *, location_ids: Iterable[str]) -> list[Location]:
+    """Which of these locations ship parcels (have a shipping lead time), for quoting."""
+    ids = list(location_ids)
+    found: list[Location] = []
+    for start in range(0, len(ids), 500):
+        found.extend(session.scalars(select(Location).where(Location.id.in_(ids[start:start + 500]),
+                                                            Location.active.is_(True),
+                                                            Location.shipping_lead_hours.is_not(None))))
+    return found

@@ -89,20 +89,19 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
     session.flush()
     titles = {l["product_id"]: l for l in option["lines"]}
     pickup_id = option["pickup_location"]["id"] if option["pickup_location"] else None
+    promised = as_utc(datetime.fromisoformat(option["arrive_at"]))
     for leg in option["legs"]:
-        promised = datetime.fromisoformat(leg["arrive_at"])
+        goods_arrive = as_utc(datetime.fromisoformat(leg["arrive_at"])) if leg["transfer_to"] else None
         f = lifecycle.create_for_leg(session, order_id=order.id, merchant_id=seller, kind=option["kind"], leg=leg,
                                      pickup_location_id=pickup_id, destination=option["destination"],
-                                     promised_at=as_utc(promised), reservation_expires_at=order.payment_due_at,
-                                     now=now)
+                                     promised_at=promised, goods_arrive_at=goods_arrive,
+                                     reservation_expires_at=order.payment_due_at, now=now)
         for line in leg["lines"]:
             info = titles[line["product_id"]]
             session.add(OrderLine(id=new_id("oln"), order_id=order.id, merchant_id=seller,
                                   product_id=line["product_id"], fulfillment_id=f.id, gtin=info["gtin"],
                                   title=info["title"], quantity=line["quantity"],
                                   unit_price_minor=info["unit_price_minor"], currency=order.currency))
-    payments.create_intent(session, merchant_id=seller, amount_minor=order.total_minor, currency=order.currency,
-                           order_id=order.id, now=now)
     _event(session, order, "order.placed", now, quote_id=quote.id, option_id=option_id, kind=option["kind"])
     if payment_method is not None:
         pay(session, order=order, payment_method=payment_method, now=now)
@@ -120,11 +119,30 @@ def pay(session: Session, *, order: Order, payment_method: str, now: datetime) -
         raise InvalidState(f"Order {order.id} was not paid in time and its stock was released; order again.")
     for f in legs:
         lifecycle.confirm(session, fulfillment=f, now=now)
-    payments.authorize_in_store(session, order_id=order.id, method=payment_method, now=now)
+    # Money is taken at the counter or the door: the intent waits for capture until then.
+    payments.create_intent(session, merchant_id=order.merchant_id, amount_minor=order.total_minor,
+                           currency=order.currency, method=payment_method, now=now, order_id=order.id,
+                           status="requires_capture")
     order.status, order.payment_method, order.payment_due_at, order.updated_at = (
         "confirmed", payment_method, None, now)
     _event(session, order, "order.confirmed", now, payment_method=payment_method)
     return order
+
+
+def _open_intents(session: Session, order: Order) -> list[Any]:
+    return [i for i in payments.intents_for_order(session, order_id=order.id)
+            if i.status not in ("succeeded", "canceled")]
+
+
+def _capture_payments(session: Session, order: Order, now: datetime) -> None:
+    """Handed over or delivered: the in-store tender was taken."""
+    for intent in _open_intents(session, order):
+        payments.mark_succeeded(session, intent_id=intent.id, now=now)
+
+
+def _cancel_payments(session: Session, order: Order, now: datetime) -> None:
+    for intent in _open_intents(session, order):
+        payments.cancel_intent(session, intent_id=intent.id, now=now, reason=order.cancel_reason or "cancelled")
 
 
 def get_order(session: Session, *, order_id: str, principal: Principal) -> Order:
@@ -155,8 +173,8 @@ def cancel_order(session: Session, *, order: Order, reason: str, now: datetime) 
         raise InvalidState(f"Order {order.id} is completed; use a return instead.")
     for f in lifecycle.of_order(session, order_id=order.id):
         lifecycle.cancel(session, fulfillment=f, reason=reason, now=now)
-    payments.cancel_for_order(session, order_id=order.id, now=now)
     order.status, order.cancel_reason, order.updated_at = "cancelled", reason, now
+    _cancel_payments(session, order, now)
     _event(session, order, "order.cancelled", now, reason=reason)
     return order
 
@@ -170,12 +188,12 @@ def sync_status(session: Session, *, order_id: str, now: datetime) -> Order:
     live = [f for f in legs if f.status != "cancelled"]
     if order.status == "confirmed" and live and all(f.status == "completed" for f in live):
         order.status, order.updated_at = "completed", now
-        payments.capture_for_order(session, order_id=order.id, now=now)
+        _capture_payments(session, order, now)
         _event(session, order, "order.completed", now)
     elif order.status in ("pending_payment", "confirmed") and not live:
         order.status, order.updated_at = "cancelled", now
         order.cancel_reason = legs[0].cancel_reason if legs else "cancelled"
-        payments.cancel_for_order(session, order_id=order.id, now=now)
+        _cancel_payments(session, order, now)
         _event(session, order, "order.cancelled", now, reason=order.cancel_reason)
     return order
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 22:34:26.027698
+Create Date: 2026-11-21 22:46:40.404538
 """
 from alembic import op
 import sqlalchemy as sa
@@ -201,6 +201,7 @@ def upgrade() -> None:
     sa.Column('lines', sa.JSON(), nullable=False),
     sa.Column('transfer_id', sa.String(length=40), nullable=True),
     sa.Column('promised_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('goods_arrive_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('pickup_code', sa.String(length=16), nullable=True),
     sa.Column('hold_until', oao.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,65 @@
+"""HTTP side of errors: every failure leaves as RFC 9457 application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from oao.core.errors import BadRequest, InvalidInput, Problem
+
+log = logging.getLogger("oao.errors")
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return JSONResponse(problem.body(instance), status_code=problem.status,
+                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> tuple[bool, list[dict[str, Any]]]:
+    malformed = False
+    errors = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            malformed = True
+        loc = ".".join(str(part) for part in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        errors.append({"field": loc, "message": msg})
+    return malformed, errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed, errors = _field_errors(exc)
+        if malformed:
+            return problem_response(BadRequest("The request body is not valid JSON.", errors=errors), request)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+        return problem_response(InvalidInput(f"The request has invalid fields: {summary}", errors=errors), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(exc.status_code, "http-error")
+        problem = Problem(str(exc.detail))
+        problem.status, problem.slug, problem.title = exc.status_code, slug, str(exc.detail)
+        return problem_response(problem, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem("An unexpected error occurred; it has been logged.")
+        problem.status, problem.slug, problem.title = 500, "internal-error", "Internal error"
+        return problem_response(problem, request)
