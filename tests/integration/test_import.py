@@ -44,7 +44,7 @@ def world(db):
 # --- products -----------------------------------------------------------------------------
 
 def test_a_good_products_file_imports_every_row(db, world):
-    text = f"""
+    text = """
 gtin,title,brand,category,perishable,shelf_life_days,attributes
 4006381333931,Fountain pen,Stabilo,office,false,,colour=blue;nib=fine
 036000291452,Tissues,Kleenex,household,no,,
@@ -128,6 +128,14 @@ def test_a_row_with_the_wrong_number_of_fields_and_a_multiline_field_keep_true_l
     with pytest.raises(ImportFailed) as failed, db.unit_of_work() as s:
         import_csv(s, kind="products", path_or_file=io.BytesIO(text.encode()), merchant_id=None, now=T0)
     assert failed.value.report.errors == [{"line": 4, "message": "has 3 fields but the header names 2 columns"}]
+
+
+def test_rows_that_are_not_utf8_are_reported_each_on_its_line(db, world):
+    text = "gtin,title\n4006381333931,Caf\xe9\n036000291452,Tissues\n96385074,\xc5\xa3\xc4\xcc\n".encode("latin-1")
+    with pytest.raises(ImportFailed) as failed, db.unit_of_work() as s:
+        import_csv(s, kind="products", path_or_file=io.BytesIO(text), merchant_id=None, now=T0)
+    assert [(e["line"], e["message"]) for e in failed.value.report.errors] == [
+        (2, "is not UTF-8 text; save the file as CSV UTF-8"), (4, "is not UTF-8 text; save the file as CSV UTF-8")]
 
 
 def test_a_file_read_from_a_path_with_a_byte_order_mark_imports(db, world, tmp_path):
@@ -238,9 +246,9 @@ def test_counting_below_what_orders_reserved_fails_the_whole_file(db, world):
         inventory.reserve(s, merchant_id=world["a"], location_id=loc.id, lines=[LineQty(bread.id, 4)],
                           reference="ful_1", expires_at=None, now=T0)
     text = f"location_id,gtin,on_hand\n{world['store']},{f.gtin13(1)},5\n{world['store']},{f.gtin13(2)},3\n"
-    with db.unit_of_work() as s:  # the caller commits: the importer's own savepoint must undo the first row
-        with pytest.raises(ImportFailed) as failed:
-            import_csv(s, kind="stock", path_or_file=csv_file(text), merchant_id=world["a"], now=T0)
+    # The caller commits: the importer's own savepoint must undo the first row.
+    with db.unit_of_work() as s, pytest.raises(ImportFailed) as failed:
+        import_csv(s, kind="stock", path_or_file=csv_file(text), merchant_id=world["a"], now=T0)
     assert [e["line"] for e in failed.value.report.errors] == [3]
     assert "4 units reserved" in failed.value.report.errors[0]["message"]
     with db.unit_of_work() as s:

@@ -44,6 +44,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # kind -> (requ
 PROGRESS_EVERY = 1000
 # The problem body lists this many bad rows; the report keeps them all.
 MAX_ERRORS_SHOWN = 1000
+_NOT_UTF8 = "\ufffd"
 _TRUE, _FALSE = {"true", "yes", "y", "1"}, {"false", "no", "n", "0", ""}
 
 
@@ -90,13 +91,18 @@ class _Row:
 # --- reading -------------------------------------------------------------------------------
 
 def _open(path_or_file: str | os.PathLike[str] | IO[Any]) -> tuple[IO[str], Callable[[], None]]:
-    """A text stream over a path, a text file or a binary file (uploads), BOM-tolerant."""
+    """A text stream over a path, a text file or a binary file (uploads), BOM-tolerant.
+
+    Bytes that are not UTF-8 become U+FFFD instead of stopping the read, so
+    every such row is reported on its own line (a GBK or Latin-1 export).
+    """
     if isinstance(path_or_file, (str, os.PathLike)):
-        stream = open(path_or_file, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by caller
+        stream = open(path_or_file, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
         return stream, stream.close
     if isinstance(path_or_file, io.TextIOBase):
         return path_or_file, lambda: None
-    wrapper = io.TextIOWrapper(path_or_file, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+    wrapper = io.TextIOWrapper(path_or_file, encoding="utf-8-sig", errors="replace",  # type: ignore[arg-type]
+                               newline="")
     return wrapper, wrapper.detach  # detach: the caller's binary file stays open
 
 
@@ -131,14 +137,14 @@ def _records(stream: IO[str], kind: str, report: ImportReport) -> Iterator[tuple
             if not any(f.strip() for f in fields):
                 continue
             report.rows_total += 1
+            if any(_NOT_UTF8 in f for f in fields):
+                report.errors.append({"line": line, "message": "is not UTF-8 text; save the file as CSV UTF-8"})
+                continue
             if len(fields) != len(names):
                 report.errors.append({"line": line, "message": f"has {len(fields)} fields but the header "
                                                                f"names {len(names)} columns"})
                 continue
             yield line, {n: f.strip() for n, f in zip(names, fields)}
-    except UnicodeDecodeError:
-        report.errors.append({"line": reader.line_num + 1, "message": "is not UTF-8 text; save the file as "
-                                                                      "CSV UTF-8"})
     except csv.Error as exc:
         report.errors.append({"line": reader.line_num, "message": f"is not valid CSV: {exc}"})
 

@@ -36,7 +36,7 @@ def check_currency(value: str) -> str:
 def check_price(name: str, value: Any) -> int:
     # bool is an int to Python, but `true` is never a price.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number of minor units (1299 for 12.99), got {value!r}")
+        raise ValueError(f"{name} must be a whole number of minor units (1299 for 12.99), got {value!r}")  # noqa: TRY004
     if value <= 0:
         raise ValueError(f"{name} must be more than 0, got {value}")
     return value
@@ -44,7 +44,7 @@ def check_price(name: str, value: Any) -> int:
 
 def check_channel_prices(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
-        raise ValueError('channel_prices must be an object such as {"online": 1199}')
+        raise ValueError('channel_prices must be an object such as {"online": 1199}')  # noqa: TRY004
     out = {}
     for channel, price in value.items():
         if channel not in CHANNELS:

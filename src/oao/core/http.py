@@ -37,7 +37,21 @@ def _field_errors(exc: RequestValidationError) -> tuple[bool, list[dict[str, Any
     return malformed, errors
 
 
+def _has_nul(request: Request, body: bytes) -> bool:
+    raw_query = request.scope.get("query_string", b"")
+    return ("\x00" in request.url.path or b"%00" in raw_query or b"\x00" in body
+            or b"\\u0000" in body)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _refuse_nul_characters(request: Request, call_next: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text; no retail field needs it, so refuse it up front.
+        body = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
+        if _has_nul(request, body):
+            return problem_response(BadRequest("Text must not contain NUL (U+0000) characters."), request)
+        return await call_next(request)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request)

@@ -85,7 +85,7 @@ def check_opening_hours(value: Any) -> dict[str, list[list[str]]]:
 def check_closures(value: Any) -> list[str]:
     """ISO dates the location is closed all day, sorted and without repeats."""
     if not isinstance(value, list):
-        raise ValueError("closures must be a list of ISO dates such as '2026-12-25'")
+        raise ValueError("closures must be a list of ISO dates such as '2026-12-25'")  # noqa: TRY004
     days = set()
     for item in value:
         if isinstance(item, date):
