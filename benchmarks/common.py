@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -214,7 +215,8 @@ class PostgresCluster:
     @property
     def version(self) -> str:
         out = subprocess.run([str(self.bindir / "postgres"), "--version"], capture_output=True, text=True)
-        return out.stdout.strip().split()[-1] if out.returncode == 0 else "unknown"
+        found = re.search(r"\d+(\.\d+)+", out.stdout)
+        return found.group(0) if out.returncode == 0 and found else "unknown"
 
     def start(self) -> PostgresCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="oao-bench-pg."))

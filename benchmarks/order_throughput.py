@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,17 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def _machine_busy_seconds() -> float:
+    """Non-idle CPU seconds of the whole machine (every process, ours or not)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
-    return {name: _cpu_seconds(pids) for name, pids in groups.items()}
+    snap = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+    snap["whole machine"] = _machine_busy_seconds()
+    return snap
 
 
 # --- the load -----------------------------------------------------------------------------
@@ -235,7 +245,7 @@ def client_loop(n: int, base: str, network: Network, window: tuple[float, float]
 
 
 def run_load(base: str, network: Network, *, clients: int, warmup: float, duration: float, seed: int,
-             cpu_groups: dict[str, list[int]]) -> tuple[ClientStats, float, dict[str, float]]:
+             cpu_groups: Callable[[], dict[str, list[int]]]) -> tuple[ClientStats, float, dict[str, float]]:
     now = time.monotonic()
     window = (now + warmup, now + warmup + duration)
     per_client = [ClientStats() for _ in range(clients)]
@@ -244,9 +254,10 @@ def run_load(base: str, network: Network, *, clients: int, warmup: float, durati
     for t in threads:
         t.start()
     time.sleep(max(0.0, window[0] - time.monotonic()))
-    cpu_before, wall_before = cpu_snapshot(cpu_groups), time.monotonic()
+    groups = cpu_groups()  # after the warm-up: the pools have opened their database connections
+    cpu_before, wall_before = cpu_snapshot(groups), time.monotonic()
     time.sleep(max(0.0, window[1] - time.monotonic()))
-    cpu_after, wall = cpu_snapshot(cpu_groups), time.monotonic() - wall_before
+    cpu_after, wall = cpu_snapshot(groups), time.monotonic() - wall_before
     for t in threads:
         t.join(timeout=120)
     total = ClientStats()
@@ -258,7 +269,7 @@ def run_load(base: str, network: Network, *, clients: int, warmup: float, durati
         total.quote_errors.update(st.quote_errors)
         total.order_errors.update(st.order_errors)
         total.no_pickup_option += st.no_pickup_option
-    cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_groups}
+    cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_before}
     return total, duration, cpu
 
 
@@ -319,8 +330,11 @@ def main() -> None:
         try:
             server.wait_ready()
             postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
-            groups = {"OAO server": [server.proc.pid, *_children(server.proc.pid)],
-                      "PostgreSQL": [postmaster, *_children(postmaster)], "load generator": [os.getpid()]}
+
+            def groups() -> dict[str, list[int]]:
+                return {"OAO server": [server.proc.pid, *_children(server.proc.pid)],
+                        "PostgreSQL": [postmaster, *_children(postmaster)], "load generator": [os.getpid()]}
+
             print(f"OAO: uvicorn --workers {args.workers} on {server.base}; {args.clients} clients, "
                   f"{args.warmup:.0f} s warm-up + {args.duration} s measured ...", flush=True)
             stats, seconds, cpu = run_load(server.base, network, clients=args.clients, warmup=args.warmup,
