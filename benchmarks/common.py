@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from oao.core.geo import search_cell
 from oao.core.ids import new_id
 
 REPO = Path(__file__).resolve().parents[1]
-T0 = datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -79,6 +79,7 @@ def on_exit(fn: Callable[[], None]) -> Callable[[], None]:
 
 # --- the machine --------------------------------------------------------------------------
 
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -100,23 +101,35 @@ def _ram_gib() -> float:
 
 
 def machine_lines(postgres_version: str | None = None) -> list[str]:
-    lines = [f"CPU        {_cpu_model()}, {os.cpu_count()} cores",
-             f"RAM        {_ram_gib():.1f} GiB",
-             f"OS         {platform.platform()}",
-             f"Python     {platform.python_version()} ({sys.executable})",
-             f"SQLite     {sqlite3.sqlite_version}"]
+    lines = [
+        f"CPU        {_cpu_model()}, {os.cpu_count()} cores",
+        f"RAM        {_ram_gib():.1f} GiB",
+        f"OS         {platform.platform()}",
+        f"Python     {platform.python_version()} ({sys.executable})",
+        f"SQLite     {sqlite3.sqlite_version}",
+    ]
     if postgres_version:
         lines.append(f"PostgreSQL {postgres_version}")
     return lines
+
+
+def load_average() -> str:
+    """1/5/15-minute load: other work on a shared machine skews every figure printed."""
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def print_machine(postgres_version: str | None = None) -> None:
     print("Machine")
     for line in machine_lines(postgres_version):
         print("  " + line)
+    print(f"  load average at start (1/5/15 min): {load_average()}")
 
 
 # --- figures ------------------------------------------------------------------------------
+
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of an already sorted list (p in 0..100)."""
@@ -128,17 +141,25 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 def summary_ms(seconds: Iterable[float]) -> dict[str, float]:
     values = sorted(s * 1000 for s in seconds)
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": values[-1] if values else float("nan"),
-            "mean": sum(values) / len(values) if values else float("nan")}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": values[-1] if values else float("nan"),
+        "mean": sum(values) / len(values) if values else float("nan"),
+    }
 
 
 def format_summary(name: str, s: dict[str, float], width: int = 30) -> str:
-    return (f"  {name:<{width}} n={s['n']:<6} p50={s['p50']:7.1f}  p95={s['p95']:7.1f}  "
-            f"p99={s['p99']:7.1f}  max={s['max']:7.1f}  mean={s['mean']:7.1f} ms")
+    return (
+        f"  {name:<{width}} n={s['n']:<6} p50={s['p50']:7.1f}  p95={s['p95']:7.1f}  "
+        f"p99={s['p99']:7.1f}  max={s['max']:7.1f}  mean={s['mean']:7.1f} ms"
+    )
 
 
 # --- a throwaway PostgreSQL ---------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -153,9 +174,11 @@ def pg_bindir() -> Path | None:
         out = subprocess.run([found, "--bindir"], capture_output=True, text=True).stdout.strip()
         if out and (Path(out) / "initdb").exists():
             return Path(out)
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.name.split(".")],
-                        reverse=True)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parent.name.split(".")],
+        reverse=True,
+    )
     for d in candidates:
         if (d / "initdb").exists():
             return d
@@ -168,14 +191,17 @@ def ensure_postgresql() -> Path:
     if found is not None:
         return found
     if os.geteuid() != 0:
-        sys.exit("PostgreSQL server binaries (initdb, pg_ctl, pgbench) are missing. Install them with\n"
-                 "    sudo apt-get install -y --no-install-recommends postgresql postgresql-contrib\n"
-                 "and run the benchmark again.")
+        sys.exit(
+            "PostgreSQL server binaries (initdb, pg_ctl, pgbench) are missing. Install them with\n"
+            "    sudo apt-get install -y --no-install-recommends postgresql postgresql-contrib\n"
+            "and run the benchmark again."
+        )
     print("Installing Debian's postgresql with apt-get (not found on this machine) ...", flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql",
-                 "postgresql-contrib"]):
+    for cmd in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql", "postgresql-contrib"],
+    ):
         done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
@@ -192,8 +218,7 @@ class PostgresCluster:
     stop() stops it and removes the directory, and is registered to run at exit.
     """
 
-    def __init__(self, *, fsync: bool = True, max_connections: int = 200,
-                 extra: Sequence[str] = ()) -> None:
+    def __init__(self, *, fsync: bool = True, max_connections: int = 200, extra: Sequence[str] = ()) -> None:
         self.bindir = ensure_postgresql()
         self.fsync = fsync
         self.max_connections = max_connections
@@ -209,8 +234,7 @@ class PostgresCluster:
     def _as_pg(self, args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         if self.as_root:
             args = ["runuser", "-u", "postgres", "--", *args]
-        return subprocess.run(args, cwd=self.dir, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              **kw)
+        return subprocess.run(args, cwd=self.dir, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
 
     @property
     def version(self) -> str:
@@ -224,21 +248,51 @@ class PostgresCluster:
             shutil.chown(self.dir, "postgres", "postgres")
         self.dir.chmod(0o700)
         self._stop_now = on_exit(self.stop)
-        done = self._as_pg([str(self.bindir / "initdb"), "-D", str(self.dir / "data"), "-A", "trust",
-                            "-U", "postgres", "-E", "UTF8", "--no-locale"])
+        done = self._as_pg(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.dir / "data"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]
+        )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
         sync = "on" if self.fsync else "off"
-        opts = ["-c listen_addresses=127.0.0.1", f"-c unix_socket_directories='{self.dir}'",
-                f"-c max_connections={self.max_connections}", f"-c fsync={sync}",
-                f"-c synchronous_commit={sync}", f"-c full_page_writes={sync}",
-                "-c shared_buffers=256MB", *[f"-c {o}" for o in self.extra]]
+        opts = [
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories='{self.dir}'",
+            f"-c max_connections={self.max_connections}",
+            f"-c fsync={sync}",
+            f"-c synchronous_commit={sync}",
+            f"-c full_page_writes={sync}",
+            "-c shared_buffers=256MB",
+            *[f"-c {o}" for o in self.extra],
+        ]
         last = ""
         for _ in range(5):  # a port found free can be taken before the server binds it
             self.port = free_port()
-            done = self._as_pg([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"),
-                                "-l", str(self.dir / "server.log"), "-w", "-t", "60",
-                                "-o", " ".join([*opts, f"-c port={self.port}"]), "start"])
+            done = self._as_pg(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.dir / "data"),
+                    "-l",
+                    str(self.dir / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    " ".join([*opts, f"-c port={self.port}"]),
+                    "start",
+                ]
+            )
             if done.returncode == 0:
                 return self
             last = done.stdout + done.stderr
@@ -267,8 +321,9 @@ class PostgresCluster:
         if self.dir is None:
             return
         if (self.dir / "data" / "postmaster.pid").exists():
-            self._as_pg([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w",
-                         "-t", "30", "stop"])
+            self._as_pg(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "-t", "30", "stop"]
+            )
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
@@ -282,27 +337,58 @@ class PostgresCluster:
 
 # --- bulk loading -------------------------------------------------------------------------
 
+
 def bulk_insert(session: Session, model: type, rows: list[dict[str, Any]], batch: int = 5000) -> None:
     """executemany-style INSERTs, thousands of rows per round trip (no ORM objects)."""
     for start in range(0, len(rows), batch):
-        session.execute(insert(model), rows[start:start + batch])
+        session.execute(insert(model), rows[start : start + batch])
 
 
 def merchant_row(name: str, currency: str = "CNY") -> dict[str, Any]:
-    return {"id": new_id("mer"), "name": name, "slug": name.lower().replace(" ", "-") + "-" + new_id("x")[-6:],
-            "currency": currency, "created_at": T0}
+    return {
+        "id": new_id("mer"),
+        "name": name,
+        "slug": name.lower().replace(" ", "-") + "-" + new_id("x")[-6:],
+        "currency": currency,
+        "created_at": T0,
+    }
 
 
-def location_row(merchant_id: str, name: str, lat: float, lon: float, *, kind: str = "store",
-                 opening_hours: dict[str, Any] | None = None, **caps: Any) -> dict[str, Any]:
+def location_row(
+    merchant_id: str,
+    name: str,
+    lat: float,
+    lon: float,
+    *,
+    kind: str = "store",
+    opening_hours: dict[str, Any] | None = None,
+    **caps: Any,
+) -> dict[str, Any]:
     """A locations row with the same defaults as the tests' factory."""
-    row = {"id": new_id("loc"), "merchant_id": merchant_id, "name": name, "kind": kind, "latitude": lat,
-           "longitude": lon, "search_cell": search_cell(lat, lon), "address": f"{name}, Hangzhou",
-           "timezone": "Asia/Shanghai", "opening_hours": opening_hours or ALWAYS_OPEN, "closures": [],
-           "sells_in_store": kind == "store", "accepts_pickups": kind in ("store", "pickup_point"),
-           "accepts_partner_pickups": False, "delivery_radius_km": 0.0, "pick_minutes": 15,
-           "delivery_capacity_per_hour": 0, "delivery_fee_minor": 0, "shipping_lead_hours": None,
-           "shipping_fee_minor": 0, "active": True, "created_at": T0}
+    row = {
+        "id": new_id("loc"),
+        "merchant_id": merchant_id,
+        "name": name,
+        "kind": kind,
+        "latitude": lat,
+        "longitude": lon,
+        "search_cell": search_cell(lat, lon),
+        "address": f"{name}, Hangzhou",
+        "timezone": "Asia/Shanghai",
+        "opening_hours": opening_hours or ALWAYS_OPEN,
+        "closures": [],
+        "sells_in_store": kind == "store",
+        "accepts_pickups": kind in ("store", "pickup_point"),
+        "accepts_partner_pickups": False,
+        "delivery_radius_km": 0.0,
+        "pick_minutes": 15,
+        "delivery_capacity_per_hour": 0,
+        "delivery_fee_minor": 0,
+        "shipping_lead_hours": None,
+        "shipping_fee_minor": 0,
+        "active": True,
+        "created_at": T0,
+    }
     unknown = set(caps) - set(row)
     if unknown:
         raise ValueError(f"unknown location fields {sorted(unknown)}")
@@ -319,20 +405,44 @@ def gtin13(n: int) -> str:
 
 def product_row(n: int, title: str, category: str = "general") -> dict[str, Any]:
     code = gtin13(n)
-    return {"id": new_id("prd"), "gtin": code, "gtin14": code.zfill(14), "title": title, "brand": "Acme",
-            "category": category, "attributes": {}, "perishable": False, "shelf_life_days": None,
-            "created_by_merchant_id": None, "created_at": T0}
+    return {
+        "id": new_id("prd"),
+        "gtin": code,
+        "gtin14": code.zfill(14),
+        "title": title,
+        "brand": "Acme",
+        "category": category,
+        "attributes": {},
+        "perishable": False,
+        "shelf_life_days": None,
+        "created_by_merchant_id": None,
+        "created_at": T0,
+    }
 
 
 def offer_row(merchant_id: str, product_id: str, price_minor: int, currency: str = "CNY") -> dict[str, Any]:
-    return {"id": new_id("ofr"), "merchant_id": merchant_id, "product_id": product_id,
-            "price_minor": price_minor, "currency": currency, "channel_prices": {}, "active": True,
-            "updated_at": T0}
+    return {
+        "id": new_id("ofr"),
+        "merchant_id": merchant_id,
+        "product_id": product_id,
+        "price_minor": price_minor,
+        "currency": currency,
+        "channel_prices": {},
+        "active": True,
+        "updated_at": T0,
+    }
 
 
 def stock_row(merchant_id: str, location_id: str, product_id: str, on_hand: int) -> dict[str, Any]:
-    return {"id": new_id("stk"), "merchant_id": merchant_id, "location_id": location_id,
-            "product_id": product_id, "on_hand": on_hand, "reserved": 0, "updated_at": T0}
+    return {
+        "id": new_id("stk"),
+        "merchant_id": merchant_id,
+        "location_id": location_id,
+        "product_id": product_id,
+        "on_hand": on_hand,
+        "reserved": 0,
+        "updated_at": T0,
+    }
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

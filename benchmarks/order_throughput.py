@@ -31,13 +31,27 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
+from common import (
+    ALWAYS_OPEN,
+    T0,
+    PostgresCluster,
+    bulk_insert,
+    format_summary,
+    free_port,
+    load_average,
+    location_row,
+    merchant_row,
+    offer_row,
+    on_exit,
+    print_machine,
+    product_row,
+    stock_row,
+    summary_ms,
+    wait_for,
+)
 
-from common import (ALWAYS_OPEN, T0, PostgresCluster, bulk_insert, format_summary, free_port, location_row,
-                    merchant_row, offer_row, on_exit, print_machine, product_row, stock_row, summary_ms,
-                    wait_for)
 from oao.catalog.models import Offer, Product
 from oao.core.db import Database
 from oao.inventory.models import StockLevel
@@ -51,6 +65,7 @@ MERCHANTS = ("FreshHub", "CloudMall", "QuickMart", "Sweet Lane", "Lakeside Books
 
 # --- setup --------------------------------------------------------------------------------
 
+
 @dataclass
 class Network:
     api_key: str
@@ -58,20 +73,31 @@ class Network:
     product_ids: list[str]
 
 
-def build_network(db: Database, *, merchants: int, stores: int, products: int, units: int,
-                  rng: random.Random) -> Network:
+def build_network(
+    db: Database, *, merchants: int, stores: int, products: int, units: int, rng: random.Random
+) -> Network:
     """Stores spread over Hangzhou, every store stocking every product of its merchant."""
-    merchant_rows = [merchant_row(MERCHANTS[i % len(MERCHANTS)] + (f" {i}" if i >= len(MERCHANTS) else ""))
-                     for i in range(merchants)]
+    merchant_rows = [
+        merchant_row(MERCHANTS[i % len(MERCHANTS)] + (f" {i}" if i >= len(MERCHANTS) else "")) for i in range(merchants)
+    ]
     store_rows = []
     for i in range(stores):
         m = merchant_rows[i % merchants]
-        store_rows.append(location_row(m["id"], f"{m['name']} store {i + 1}", rng.uniform(30.15, 30.35),
-                                       rng.uniform(120.05, 120.30), kind="store", opening_hours=ALWAYS_OPEN,
-                                       pick_minutes=rng.choice((10, 15, 20))))
+        store_rows.append(
+            location_row(
+                m["id"],
+                f"{m['name']} store {i + 1}",
+                rng.uniform(30.15, 30.35),
+                rng.uniform(120.05, 120.30),
+                kind="store",
+                opening_hours=ALWAYS_OPEN,
+                pick_minutes=rng.choice((10, 15, 20)),
+            )
+        )
     product_rows = [product_row(1000 + i, f"Product {i + 1}") for i in range(products)]
-    offer_rows = [offer_row(m["id"], p["id"], rng.randrange(500, 50_000, 100))
-                  for m in merchant_rows for p in product_rows]
+    offer_rows = [
+        offer_row(m["id"], p["id"], rng.randrange(500, 50_000, 100)) for m in merchant_rows for p in product_rows
+    ]
     stock_rows = [stock_row(s["merchant_id"], s["id"], p["id"], units) for s in store_rows for p in product_rows]
     with db.unit_of_work() as s:
         bulk_insert(s, Merchant, merchant_rows)
@@ -89,8 +115,9 @@ def run_pgbench(cluster: PostgresCluster, *, clients: int, duration: int, scale:
     init = cluster.run_client("pgbench", "-i", "-q", "-s", str(scale), "pgbench")
     if init.returncode != 0:
         raise RuntimeError(f"pgbench -i failed:\n{init.stderr}")
-    run = cluster.run_client("pgbench", "-c", str(clients), "-j", str(clients), "-T", str(duration),
-                             "pgbench", timeout=duration + 120)
+    run = cluster.run_client(
+        "pgbench", "-c", str(clients), "-j", str(clients), "-T", str(duration), "pgbench", timeout=duration + 120
+    )
     if run.returncode != 0:
         raise RuntimeError(f"pgbench failed:\n{run.stdout}\n{run.stderr}")
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", run.stdout)
@@ -107,14 +134,27 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="oao-bench-server.", suffix=".log")[1])
-        env = dict(os.environ, OAO_DATABASE_URL=database_url, OAO_EMBEDDED_WORKER="false",
-                   OAO_LOG_LEVEL="WARNING")
-        cmd = [sys.executable, "-m", "uvicorn", "oao.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", str(workers), "--log-level", "warning",
-               "--no-access-log"]
+        env = dict(os.environ, OAO_DATABASE_URL=database_url, OAO_EMBEDDED_WORKER="false", OAO_LOG_LEVEL="WARNING")
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "oao.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         with self.log.open("w") as out:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         self._stop_now = on_exit(self.stop)
 
     def wait_ready(self) -> None:
@@ -143,6 +183,7 @@ class Server:
 
 
 # --- CPU accounting (why the figures are what they are) -------------------------------
+
 
 def _children(pid: int) -> list[int]:
     try:
@@ -180,6 +221,7 @@ def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
 
 # --- the load -----------------------------------------------------------------------------
 
+
 @dataclass
 class ClientStats:
     quote_s: list[float] = field(default_factory=list)
@@ -191,8 +233,9 @@ class ClientStats:
     no_pickup_option: int = 0
 
 
-def client_loop(n: int, base: str, network: Network, window: tuple[float, float], stop_at: float,
-                seed: int, stats: ClientStats) -> None:
+def client_loop(
+    n: int, base: str, network: Network, window: tuple[float, float], stop_at: float, seed: int, stats: ClientStats
+) -> None:
     rng = random.Random(seed * 1000 + n)
     start, end = window
     headers = {"Authorization": f"Bearer {network.api_key}"}
@@ -200,8 +243,10 @@ def client_loop(n: int, base: str, network: Network, window: tuple[float, float]
         i = 0
         while time.monotonic() < stop_at:
             i += 1
-            lines = [{"product_id": p, "quantity": rng.randint(1, 2)}
-                     for p in rng.sample(network.product_ids, rng.randint(1, 3))]
+            lines = [
+                {"product_id": p, "quantity": rng.randint(1, 2)}
+                for p in rng.sample(network.product_ids, rng.randint(1, 3))
+            ]
             store = rng.choice(network.store_ids)
             t0 = time.monotonic()
             try:
@@ -225,8 +270,12 @@ def client_loop(n: int, base: str, network: Network, window: tuple[float, float]
                 if counted:
                     stats.no_pickup_option += 1
                 continue
-            body = {"quote_id": q.json()["id"], "option_id": chosen["id"], "payment_method": "pay_at_pickup",
-                    "customer": {"name": f"Bench shopper {n}-{i}"}}
+            body = {
+                "quote_id": q.json()["id"],
+                "option_id": chosen["id"],
+                "payment_method": "pay_at_pickup",
+                "customer": {"name": f"Bench shopper {n}-{i}"},
+            }
             try:
                 r = http.post("/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
             except httpx.HTTPError as exc:
@@ -244,13 +293,23 @@ def client_loop(n: int, base: str, network: Network, window: tuple[float, float]
                 stats.order_errors[str(r.status_code)] += 1
 
 
-def run_load(base: str, network: Network, *, clients: int, warmup: float, duration: float, seed: int,
-             cpu_groups: Callable[[], dict[str, list[int]]]) -> tuple[ClientStats, float, dict[str, float]]:
+def run_load(
+    base: str,
+    network: Network,
+    *,
+    clients: int,
+    warmup: float,
+    duration: float,
+    seed: int,
+    cpu_groups: Callable[[], dict[str, list[int]]],
+) -> tuple[ClientStats, float, dict[str, float]]:
     now = time.monotonic()
     window = (now + warmup, now + warmup + duration)
     per_client = [ClientStats() for _ in range(clients)]
-    threads = [threading.Thread(target=client_loop, args=(n, base, network, window, window[1], seed, st),
-                                daemon=True) for n, st in enumerate(per_client)]
+    threads = [
+        threading.Thread(target=client_loop, args=(n, base, network, window, window[1], seed, st), daemon=True)
+        for n, st in enumerate(per_client)
+    ]
     for t in threads:
         t.start()
     time.sleep(max(0.0, window[0] - time.monotonic()))
@@ -275,18 +334,24 @@ def run_load(base: str, network: Network, *, clients: int, warmup: float, durati
 
 # --- main ---------------------------------------------------------------------------------
 
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=8, help="concurrent clients, also pgbench's -c/-j (default 8)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                   help="uvicorn worker processes (default: the core count)")
+    p.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="uvicorn worker processes (default: the core count)"
+    )
     p.add_argument("--duration", type=int, default=20, help="measured seconds, also pgbench's -T (default 20)")
     p.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first (default 5)")
     p.add_argument("--merchants", type=int, default=4)
     p.add_argument("--stores", type=int, default=50)
     p.add_argument("--products", type=int, default=200)
-    p.add_argument("--fsync", choices=("on", "off"), default="on",
-                   help="PostgreSQL fsync/synchronous_commit/full_page_writes (default on, as in production)")
+    p.add_argument(
+        "--fsync",
+        choices=("on", "off"),
+        default="on",
+        help="PostgreSQL fsync/synchronous_commit/full_page_writes (default on, as in production)",
+    )
     p.add_argument("--pgbench-scale", type=int, default=10)
     p.add_argument("--no-pgbench", action="store_true", help="skip the pgbench baseline")
     p.add_argument("--seed", type=int, default=7)
@@ -303,28 +368,38 @@ def main() -> None:
     cluster = PostgresCluster(fsync=args.fsync == "on", max_connections=200)
     print_machine(cluster.version)
     with cluster:
-        print(f"PostgreSQL {cluster.version} on 127.0.0.1:{cluster.port}: fsync={cluster.sql('SHOW fsync')}, "
-              f"synchronous_commit={cluster.sql('SHOW synchronous_commit')}, "
-              f"max_connections={cluster.sql('SHOW max_connections')}")
+        print(
+            f"PostgreSQL {cluster.version} on 127.0.0.1:{cluster.port}: fsync={cluster.sql('SHOW fsync')}, "
+            f"synchronous_commit={cluster.sql('SHOW synchronous_commit')}, "
+            f"max_connections={cluster.sql('SHOW max_connections')}"
+        )
         pg: dict[str, float] | None = None
         if not args.no_pgbench:
-            print(f"pgbench: -i -s {args.pgbench_scale}, then -c {args.clients} -j {args.clients} "
-                  f"-T {args.duration} (TPC-B-like) ...", flush=True)
+            print(
+                f"pgbench: -i -s {args.pgbench_scale}, then -c {args.clients} -j {args.clients} "
+                f"-T {args.duration} (TPC-B-like) ...",
+                flush=True,
+            )
             pg = run_pgbench(cluster, clients=args.clients, duration=args.duration, scale=args.pgbench_scale)
-            print(f"  pgbench: {pg['tps']:.0f} TPS (without connection time), "
-                  f"average latency {pg['latency_ms']:.2f} ms", flush=True)
+            print(
+                f"  pgbench: {pg['tps']:.0f} TPS (without connection time), average latency {pg['latency_ms']:.2f} ms",
+                flush=True,
+            )
 
         url = cluster.create_database("oao")
         db = Database(url)
         Base.metadata.create_all(db.engine)
         started = time.monotonic()
-        network = build_network(db, merchants=args.merchants, stores=args.stores, products=args.products,
-                                units=1_000_000, rng=rng)
+        network = build_network(
+            db, merchants=args.merchants, stores=args.stores, products=args.products, units=1_000_000, rng=rng
+        )
         db.dispose()
         cluster.sql("VACUUM ANALYZE", "oao")
         cluster.sql("CHECKPOINT")
-        print(f"network: {args.merchants} merchants, {args.stores} stores, {args.products} products, "
-              f"{args.stores * args.products} stock rows, loaded in {time.monotonic() - started:.1f} s")
+        print(
+            f"network: {args.merchants} merchants, {args.stores} stores, {args.products} products, "
+            f"{args.stores * args.products} stock rows, loaded in {time.monotonic() - started:.1f} s"
+        )
 
         server = Server(database_url=url, workers=args.workers)
         try:
@@ -332,29 +407,49 @@ def main() -> None:
             postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
 
             def groups() -> dict[str, list[int]]:
-                return {"OAO server": [server.proc.pid, *_children(server.proc.pid)],
-                        "PostgreSQL": [postmaster, *_children(postmaster)], "load generator": [os.getpid()]}
+                return {
+                    "OAO server": [server.proc.pid, *_children(server.proc.pid)],
+                    "PostgreSQL": [postmaster, *_children(postmaster)],
+                    "load generator": [os.getpid()],
+                }
 
-            print(f"OAO: uvicorn --workers {args.workers} on {server.base}; {args.clients} clients, "
-                  f"{args.warmup:.0f} s warm-up + {args.duration} s measured ...", flush=True)
-            stats, seconds, cpu = run_load(server.base, network, clients=args.clients, warmup=args.warmup,
-                                           duration=args.duration, seed=args.seed, cpu_groups=groups)
+            print(
+                f"OAO: uvicorn --workers {args.workers} on {server.base}; {args.clients} clients, "
+                f"{args.warmup:.0f} s warm-up + {args.duration} s measured ...",
+                flush=True,
+            )
+            stats, seconds, cpu = run_load(
+                server.base,
+                network,
+                clients=args.clients,
+                warmup=args.warmup,
+                duration=args.duration,
+                seed=args.seed,
+                cpu_groups=groups,
+            )
         finally:
             server.close()
         in_db = cluster.sql("SELECT count(*) FROM orders", "oao")
 
     orders_per_s = stats.orders / seconds
     print("\nResults")
-    print(f"  orders placed (201) in {seconds:.0f} s: {stats.orders}  ->  {orders_per_s:.1f} orders/s "
-          f"({len(stats.quote_s) / seconds:.1f} quotes/s); orders in the database overall: {in_db}")
+    print(
+        f"  orders placed (201) in {seconds:.0f} s: {stats.orders}  ->  {orders_per_s:.1f} orders/s "
+        f"({len(stats.quote_s) / seconds:.1f} quotes/s); orders in the database overall: {in_db}"
+    )
     print(format_summary("POST /quotes", summary_ms(stats.quote_s)))
     print(format_summary("POST /orders", summary_ms(stats.order_s)))
     print(format_summary("quote + order round trip", summary_ms(stats.round_trip_s)))
-    print(f"  quote errors by status: {dict(stats.quote_errors) or 'none'}; "
-          f"order errors by status: {dict(stats.order_errors) or 'none'}; "
-          f"quotes without a pickup option: {stats.no_pickup_option}")
-    print("  CPU used while measuring (cores busy, out of "
-          f"{os.cpu_count()}): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+    print(
+        f"  quote errors by status: {dict(stats.quote_errors) or 'none'}; "
+        f"order errors by status: {dict(stats.order_errors) or 'none'}; "
+        f"quotes without a pickup option: {stats.no_pickup_option}"
+    )
+    print(f"  load average at the end (1/5/15 min): {load_average()}")
+    print(
+        "  CPU used while measuring (cores busy, out of "
+        f"{os.cpu_count()}): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+    )
     if pg is not None:
         ratio = orders_per_s / pg["tps"]
         verdict = "met" if ratio >= GOAL_RATIO else "NOT met"

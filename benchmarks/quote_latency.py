@@ -27,12 +27,27 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from common import (ALWAYS_OPEN, T0, PostgresCluster, bulk_insert, format_summary, hours, location_row,
-                    merchant_row, offer_row, print_machine, product_row, stock_row, summary_ms)
+from common import (
+    ALWAYS_OPEN,
+    T0,
+    PostgresCluster,
+    bulk_insert,
+    format_summary,
+    hours,
+    load_average,
+    location_row,
+    merchant_row,
+    offer_row,
+    print_machine,
+    product_row,
+    stock_row,
+    summary_ms,
+)
+
 from oao.catalog.models import Offer, Product
 from oao.config import Settings
 from oao.core.auth import Principal, Role
@@ -46,9 +61,15 @@ from oao.network.models import Location, Merchant, PartnerAgreement
 GOAL_P99_MS = 25.0
 BOX = ((30.0, 30.5), (119.95, 120.45))
 # Where people and shops cluster: (lat, lon, spread in degrees, weight).
-CENTRES = [(30.255, 120.165, 0.030, 5), (30.210, 120.210, 0.025, 3), (30.165, 120.270, 0.030, 2),
-           (30.290, 120.120, 0.025, 2), (30.310, 120.200, 0.030, 2), (30.420, 120.300, 0.030, 1),
-           (30.270, 120.060, 0.025, 1)]
+CENTRES = [
+    (30.255, 120.165, 0.030, 5),
+    (30.210, 120.210, 0.025, 3),
+    (30.165, 120.270, 0.030, 2),
+    (30.290, 120.120, 0.025, 2),
+    (30.310, 120.200, 0.030, 2),
+    (30.420, 120.300, 0.030, 1),
+    (30.270, 120.060, 0.025, 1),
+]
 LOCAL = timezone(timedelta(hours=8))
 DAY = datetime(2026, 11, 20, tzinfo=LOCAL)  # a Friday
 
@@ -85,13 +106,13 @@ def _popular(rng: random.Random, items: list[str], k: int) -> list[str]:
     return list(chosen)[:k]
 
 
-def build_city(db: Database, rng: random.Random, *, locations: int = 10_000, stock_rows: int = 100_000,
-               products: int = 5_000) -> City:
+def build_city(
+    db: Database, rng: random.Random, *, locations: int = 10_000, stock_rows: int = 100_000, products: int = 5_000
+) -> City:
     city = City(products=products)
     product_rows = [product_row(10_000 + i, f"Product {i + 1}") for i in range(products)]
     catalog = [p["id"] for p in product_rows]
-    chains = [merchant_row(n) for n in ("Hema Fresh", "Lianhua", "Wumart", "Tmall Mart", "Century Mart",
-                                        "Kedi")]
+    chains = [merchant_row(n) for n in ("Hema Fresh", "Lianhua", "Wumart", "Tmall Mart", "Century Mart", "Kedi")]
     small = [merchant_row(f"Local shop {i + 1}") for i in range(48)]
     operators = [merchant_row(n) for n in ("Cainiao Station", "Hive Box", "FamilyMart Collect")]
     merchants = chains + small + operators
@@ -103,7 +124,7 @@ def build_city(db: Database, rng: random.Random, *, locations: int = 10_000, sto
     for m in retail:
         size = rng.randint(1500, 2500) if m in chains else rng.randint(100, 400)
         start = rng.randrange(0, products // 4)
-        own = catalog[start:start + size]
+        own = catalog[start : start + size]
         city.assortments[m["id"]] = own
         offers += [offer_row(m["id"], p, rng.randrange(300, 80_000, 10)) for p in own]
 
@@ -112,31 +133,66 @@ def build_city(db: Database, rng: random.Random, *, locations: int = 10_000, sto
     rows: list[dict[str, Any]] = []
     for i in range(n_wh):
         m = chains[i % len(chains)]
-        rows.append(location_row(m["id"], f"{m['name']} warehouse {i + 1}", *_point(rng), kind="warehouse",
-                                 opening_hours=ALWAYS_OPEN, shipping_lead_hours=rng.choice((6.0, 12.0, 24.0)),
-                                 shipping_fee_minor=rng.choice((800, 1000, 1500)), pick_minutes=30))
+        rows.append(
+            location_row(
+                m["id"],
+                f"{m['name']} warehouse {i + 1}",
+                *_point(rng),
+                kind="warehouse",
+                opening_hours=ALWAYS_OPEN,
+                shipping_lead_hours=rng.choice((6.0, 12.0, 24.0)),
+                shipping_fee_minor=rng.choice((800, 1000, 1500)),
+                pick_minutes=30,
+            )
+        )
     for i in range(n_dark):
         m = rng.choice(chains[:4])
-        rows.append(location_row(m["id"], f"{m['name']} dark store {i + 1}", *_point(rng), kind="dark_store",
-                                 opening_hours=hours("07:00", "23:00"), sells_in_store=False,
-                                 accepts_pickups=False, delivery_radius_km=3.0, pick_minutes=8,
-                                 delivery_capacity_per_hour=rng.randint(20, 40), delivery_fee_minor=500))
+        rows.append(
+            location_row(
+                m["id"],
+                f"{m['name']} dark store {i + 1}",
+                *_point(rng),
+                kind="dark_store",
+                opening_hours=hours("07:00", "23:00"),
+                sells_in_store=False,
+                accepts_pickups=False,
+                delivery_radius_km=3.0,
+                pick_minutes=8,
+                delivery_capacity_per_hour=rng.randint(20, 40),
+                delivery_fee_minor=500,
+            )
+        )
     for i in range(n_pickup):
         m = rng.choice(operators)
-        rows.append(location_row(m["id"], f"{m['name']} point {i + 1}", *_point(rng), kind="pickup_point",
-                                 opening_hours=rng.choice((ALWAYS_OPEN, hours("09:00", "21:00"))),
-                                 sells_in_store=False, accepts_pickups=True, accepts_partner_pickups=True))
+        rows.append(
+            location_row(
+                m["id"],
+                f"{m['name']} point {i + 1}",
+                *_point(rng),
+                kind="pickup_point",
+                opening_hours=rng.choice((ALWAYS_OPEN, hours("09:00", "21:00"))),
+                sells_in_store=False,
+                accepts_pickups=True,
+                accepts_partner_pickups=True,
+            )
+        )
     for i in range(n_store):
         m = rng.choices(retail, weights=[weights[r["id"]] for r in retail])[0]
         delivers = rng.random() < 0.3
-        rows.append(location_row(m["id"], f"{m['name']} store {i + 1}", *_point(rng), kind="store",
-                                 opening_hours=rng.choice((ALWAYS_OPEN, hours("08:00", "22:00"),
-                                                           hours("10:00", "21:30"))),
-                                 accepts_partner_pickups=rng.random() < 0.15,
-                                 delivery_radius_km=rng.choice((3.0, 5.0)) if delivers else 0.0,
-                                 delivery_capacity_per_hour=rng.randint(4, 12) if delivers else 0,
-                                 delivery_fee_minor=rng.choice((500, 800, 1000)) if delivers else 0,
-                                 pick_minutes=rng.choice((10, 15, 20))))
+        rows.append(
+            location_row(
+                m["id"],
+                f"{m['name']} store {i + 1}",
+                *_point(rng),
+                kind="store",
+                opening_hours=rng.choice((ALWAYS_OPEN, hours("08:00", "22:00"), hours("10:00", "21:30"))),
+                accepts_partner_pickups=rng.random() < 0.15,
+                delivery_radius_km=rng.choice((3.0, 5.0)) if delivers else 0.0,
+                delivery_capacity_per_hour=rng.randint(4, 12) if delivers else 0,
+                delivery_fee_minor=rng.choice((500, 800, 1000)) if delivers else 0,
+                pick_minutes=rng.choice((10, 15, 20)),
+            )
+        )
     city.locations, city.kinds = len(rows), Counter(r["kind"] for r in rows)
     city.pickup_ids = [r["id"] for r in rows if r["accepts_pickups"]]
 
@@ -156,9 +212,19 @@ def build_city(db: Database, rng: random.Random, *, locations: int = 10_000, sto
         for p in _popular(rng, city.assortments[r["merchant_id"]], want):
             stock.append(stock_row(r["merchant_id"], r["id"], p, rng.choice((1, 2, 3, 5, 8, 12, 20, 50))))
     city.stock_rows, city.offers = len(stock), len(offers)
-    agreements = [{"id": f"agr_bench_{i}_{j}", "host_merchant_id": host["id"], "guest_merchant_id": guest["id"],
-                   "pickup_fee_minor": 200, "status": "active", "created_at": T0, "ended_at": None}
-                  for i, host in enumerate(operators) for j, guest in enumerate(retail)]
+    agreements = [
+        {
+            "id": f"agr_bench_{i}_{j}",
+            "host_merchant_id": host["id"],
+            "guest_merchant_id": guest["id"],
+            "pickup_fee_minor": 200,
+            "status": "active",
+            "created_at": T0,
+            "ended_at": None,
+        }
+        for i, host in enumerate(operators)
+        for j, guest in enumerate(retail)
+    ]
     with db.unit_of_work() as s:
         bulk_insert(s, Merchant, merchants)
         bulk_insert(s, Product, product_rows)
@@ -184,7 +250,7 @@ def make_requests(city: City, rng: random.Random, n: int, pickup_share: float) -
         m = rng.choices(retail, weights=[city.merchant_weights[r] for r in retail])[0]
         products = _popular(rng, city.assortments[m], rng.randint(1, 3))
         items = [service.ItemIn(quantity=rng.choice((1, 1, 1, 2)), product_id=p) for p in products]
-        at = (DAY + timedelta(minutes=rng.randint(7 * 60, 23 * 60))).astimezone(timezone.utc)
+        at = (DAY + timedelta(minutes=rng.randint(7 * 60, 23 * 60))).astimezone(UTC)
         if rng.random() < pickup_share:
             out.append(Request(items, None, rng.choice(city.pickup_ids), at))
         else:
@@ -209,15 +275,18 @@ class Figures:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def measure(db: Database, requests: list[Request], *, warmup: int, settings: Settings,
-            profile: cProfile.Profile | None) -> Figures:
-    principal = Principal(kind="api_key", id="key_benchmark", name="benchmark", role=Role.NETWORK_ADMIN,
-                          merchant_id=None)
+def measure(
+    db: Database, requests: list[Request], *, warmup: int, settings: Settings, profile: cProfile.Profile | None
+) -> Figures:
+    principal = Principal(
+        kind="api_key", id="key_benchmark", name="benchmark", role=Role.NETWORK_ADMIN, merchant_id=None
+    )
     captured: list[tuple[Any, ...]] = []
     real_quote = service.quote
 
-    def capturing_quote(request: engine.QuoteRequest, snapshot: engine.Snapshot,
-                        params: engine.QuoteParams | None = None) -> list[engine.Option]:
+    def capturing_quote(
+        request: engine.QuoteRequest, snapshot: engine.Snapshot, params: engine.QuoteParams | None = None
+    ) -> list[engine.Option]:
         t0 = time.perf_counter()
         options = real_quote(request, snapshot, params)
         captured.append((request, snapshot, params, time.perf_counter() - t0))
@@ -234,10 +303,16 @@ def measure(db: Database, requests: list[Request], *, warmup: int, settings: Set
             t0 = time.perf_counter()
             try:
                 with db.unit_of_work() as s:
-                    record = service.build_quote(s, principal=principal, items=req.items,
-                                                 destination=req.destination,
-                                                 pickup_location_id=req.pickup_location_id, at=req.at,
-                                                 now=req.at, settings=settings)
+                    record = service.build_quote(
+                        s,
+                        principal=principal,
+                        items=req.items,
+                        destination=req.destination,
+                        pickup_location_id=req.pickup_location_id,
+                        at=req.at,
+                        now=req.at,
+                        settings=settings,
+                    )
                     n_options = len(record.options)
             except Exception as exc:  # counted and shown, the run goes on
                 figures.errors[type(exc).__name__] += 1
@@ -267,15 +342,18 @@ def measure(db: Database, requests: list[Request], *, warmup: int, settings: Set
 
 def report(backend: str, f: Figures) -> dict[str, float]:
     full = summary_ms(f.service_s)
-    print(f"\n{backend}: {len(f.service_s)} quotes measured; candidate sites per quote: mean "
-          f"{sum(f.sites) / max(1, len(f.sites)):.0f}, max {max(f.sites, default=0)}; options per quote: mean "
-          f"{sum(f.options) / max(1, len(f.options)):.1f}; errors: {dict(f.errors) or 'none'}")
+    print(
+        f"\n{backend}: {len(f.service_s)} quotes measured; candidate sites per quote: mean "
+        f"{sum(f.sites) / max(1, len(f.sites)):.0f}, max {max(f.sites, default=0)}; options per quote: mean "
+        f"{sum(f.options) / max(1, len(f.options)):.1f}; errors: {dict(f.errors) or 'none'}"
+    )
     print(format_summary("(a) build_quote, full path", full, 36))
     for kind, values in sorted(f.by_kind.items()):
         print(format_summary(f"    of which {kind}", summary_ms(values), 36))
     print(format_summary("    engine time inside (a)", summary_ms(f.engine_inside_s), 36))
     print(format_summary("(b) quote() alone, same snapshot", summary_ms(f.engine_alone_s), 36))
     verdict = "met" if full["p99"] <= GOAL_P99_MS else "NOT met"
+    print(f"  load average now (1/5/15 min): {load_average()}")
     print(f"  goal: p99 of (a) <= {GOAL_P99_MS:.0f} ms in process: {verdict} (p99 = {full['p99']:.1f} ms)")
     return full
 
@@ -287,13 +365,15 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> None:
         rng = random.Random(args.seed)
         started = time.monotonic()
         city = build_city(db, rng, locations=args.locations, stock_rows=args.stock_rows, products=args.products)
-        print(f"{name}: city of {city.locations} locations ({', '.join(f'{v} {k}' for k, v in city.kinds.items())}),"
-              f" {city.stock_rows} stock rows, {city.products} products, {city.offers} offers, "
-              f"loaded in {time.monotonic() - started:.1f} s", flush=True)
+        print(
+            f"{name}: city of {city.locations} locations ({', '.join(f'{v} {k}' for k, v in city.kinds.items())}),"
+            f" {city.stock_rows} stock rows, {city.products} products, {city.offers} offers, "
+            f"loaded in {time.monotonic() - started:.1f} s",
+            flush=True,
+        )
         with db.engine.begin() as conn:  # planner statistics, as a running database would have
             conn.exec_driver_sql("ANALYZE")
-        requests = make_requests(city, random.Random(args.seed + 1), args.requests + args.warmup,
-                                 args.pickup_share)
+        requests = make_requests(city, random.Random(args.seed + 1), args.requests + args.warmup, args.pickup_share)
         profile = cProfile.Profile() if args.profile else None
         figures = measure(db, requests, warmup=args.warmup, settings=Settings(), profile=profile)
         report(name, figures)
@@ -313,8 +393,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--locations", type=int, default=10_000)
     p.add_argument("--stock-rows", type=int, default=100_000)
     p.add_argument("--products", type=int, default=5_000)
-    p.add_argument("--pickup-share", type=float, default=0.3,
-                   help="share of quotes for pickup at a chosen place instead of a door (default 0.3)")
+    p.add_argument(
+        "--pickup-share",
+        type=float,
+        default=0.3,
+        help="share of quotes for pickup at a chosen place instead of a door (default 0.3)",
+    )
     p.add_argument("--postgres", action="store_true", help="also run on a throwaway PostgreSQL cluster")
     p.add_argument("--fsync", choices=("on", "off"), default="on", help="PostgreSQL durability (default on)")
     p.add_argument("--profile", action="store_true", help="print a cProfile of the full path")
@@ -335,8 +419,7 @@ def main() -> None:
         run_backend("SQLite", f"sqlite:///{workdir / 'city.sqlite3'}", args)
         if cluster is not None:
             with cluster:
-                run_backend(f"PostgreSQL {cluster.version} (fsync={args.fsync})",
-                            cluster.create_database("city"), args)
+                run_backend(f"PostgreSQL {cluster.version} (fsync={args.fsync})", cluster.create_database("city"), args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

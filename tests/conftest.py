@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +24,7 @@ from oao.core.db import Database, normalise_url
 from oao.models import Base
 
 # Tuesday 17 November 2026, 10:00 in Asia/Shanghai: stores are open.
-T0 = datetime(2026, 11, 17, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 17, 2, 0, tzinfo=UTC)
 
 
 def _pg_base_url() -> str | None:

@@ -53,13 +53,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     app.state.settings, app.state.db, app.state.clock = settings, db, clock
     install_problem_handlers(app)
     for name in DOMAIN_APIS:
-        try:
-            module = import_module(f"oao.{name}.api")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"oao.{name}.api":
-                raise
-            continue
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(import_module(f"oao.{name}.api").router, prefix="/api/v1")
     from oao.web import pages
 
     pages.mount(app)

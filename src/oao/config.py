@@ -16,7 +16,8 @@ SETTINGS_DOC: dict[str, str] = {
     "OAO_SECRET_KEY": "secret for signing pickup codes and sessions; must be set in production",
     "OAO_HOST": "address `oao serve` binds (default `127.0.0.1`)",
     "OAO_PORT": "port `oao serve` listens on (default `8000`)",
-    "OAO_EMBEDDED_WORKER": "run background jobs in a thread of `oao serve` (default `true`; set `false` when running `oao worker`)",
+    "OAO_EMBEDDED_WORKER": "run background jobs in a thread of `oao serve` (default `true`; "
+                           "set `false` when running `oao worker`)",
     "OAO_WORKER_INTERVAL_SECONDS": "how often the worker looks for due jobs (default `5`)",
     "OAO_RESERVATION_MINUTES": "how long stock stays reserved for an unpaid order (default `15`)",
     "OAO_PICKUP_HOLD_HOURS": "how long a ready pickup waits before a no-show releases the stock (default `48`)",
@@ -75,8 +76,9 @@ class Settings:
                                 "of at least 32 characters (the default is public).")
         if self.sourcing_policy not in ("nearest", "fewest_splits", "balance_load"):
             raise SettingsError("OAO_SOURCING_POLICY must be nearest, fewest_splits or balance_load")
-        if self.reservation_minutes <= 0 or self.pickup_hold_hours <= 0 or self.quote_ttl_minutes <= 0:
-            raise SettingsError("durations must be positive")
+        for name in ("reservation_minutes", "pickup_hold_hours", "quote_ttl_minutes", "worker_interval_seconds"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"OAO_{name.upper()} must be positive, not {getattr(self, name)}")
         if self.courier_speed_kmh <= 0 or self.detour_factor < 1:
             raise SettingsError("OAO_COURIER_SPEED_KMH must be > 0 and OAO_DETOUR_FACTOR >= 1")
 

@@ -55,6 +55,13 @@ def get_ctx(request: Request, authorization: Annotated[str | None, Header()] = N
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
+
+# Documents in OpenAPI that failures come as problem+json; every router declares it.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": None, "content": {"application/problem+json": {}}, "description": text}
+    for code, text in ((400, "Malformed request"), (401, "Not authenticated"), (403, "Not allowed"),
+                       (404, "Not found"), (409, "Conflict with the current state"), (410, "Expired"),
+                       (422, "Invalid input"))}
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Makes a retry safe: a replay returns the first response."),

@@ -2,13 +2,13 @@
 
 from oao.catalog import models as catalog_models
 from oao.core import idempotency, outbox
+from oao.core.db import Base
 from oao.fulfillment import models as fulfillment_models
 from oao.inventory import models as inventory_models
 from oao.network import models as network_models
 from oao.orders import models as orders_models
 from oao.payments import models as payments_models
 from oao.pos import models as pos_models
-from oao.core.db import Base
 
 __all__ = ["Base", "catalog_models", "fulfillment_models", "idempotency", "inventory_models",
            "network_models", "orders_models", "outbox", "payments_models", "pos_models"]

@@ -67,7 +67,8 @@ def build_s2(db: Database) -> S2Network:
         office = f.location(s, bakery, "Sweet Lane Raffles Tower", 30.2460, 120.2120, at=T0,
                             hours=f.DAYTIME, pick_minutes=15)
         home = f.location(s, bakery, "Sweet Lane Wenhui Road", 30.2950, 120.1650, at=T0,
-                          hours=f.DAYTIME, pick_minutes=5)
+                          hours=f.DAYTIME, pick_minutes=5, delivery_radius_km=3.0,
+                          delivery_capacity_per_hour=6, delivery_fee_minor=800)
         f.stock(s, office, cake, 3, at=T0)
         network_service.create_staff_user(s, email="office@sweetlane.example", name="Li Na", password=PASSWORD,
                                           role=Role.STORE_STAFF, merchant_id=bakery.id, location_id=office.id,

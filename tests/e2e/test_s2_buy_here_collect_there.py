@@ -97,8 +97,45 @@ def test_a_code_for_another_store_is_refused_there(client, db):
     leg = order["fulfillments"][0]
     client.post(f"/api/v1/fulfillments/{leg['id']}/pick", headers=auth(office_staff))
     client.post(f"/api/v1/fulfillments/{leg['id']}/pack", headers=auth(office_staff))
-    code = client.get(f"/api/v1/orders/{order['id']}", headers=auth(net.bakery_key)).json()["fulfillments"][0]["pickup_code"]
+    placed = client.get(f"/api/v1/orders/{order['id']}", headers=auth(net.bakery_key)).json()
+    code = placed["fulfillments"][0]["pickup_code"]
     home_staff = _login(client, net.home_staff_email)
     elsewhere = client.post(f"/api/v1/locations/{net.home_id}/handover", json={"code": code},
                             headers=auth(home_staff))
     assert elsewhere.status_code == 422 and "does not match any parcel at this store" in elsewhere.json()["detail"]
+
+
+def test_or_the_home_branch_delivers_the_cake_once_it_arrives_from_the_office(client, db):
+    net = build_s2(db)
+    office_staff = _login(client, net.office_staff_email)
+    home_staff = _login(client, net.home_staff_email)
+    flat = {"latitude": 30.3010, "longitude": 120.1700, "address": "Wenhui Road 88, flat 1203"}
+
+    quote = client.post("/api/v1/quotes", headers=auth(net.bakery_key), json={
+        "lines": [{"product_id": net.cake_id, "quantity": 1}], "destination": flat}).json()
+    delivery = next(o for o in quote["options"] if o["kind"] == "delivery")
+    assert delivery["delivered_from"]["id"] == net.home_id, "the office branch does not deliver; home does"
+    assert delivery["legs"][0]["source"]["id"] == net.office_id and delivery["legs"][0]["transfer_to"] == net.home_id
+    assert delivery["involves_transfer"] and "Wenhui Road" in delivery["explanation"]
+
+    order = client.post("/api/v1/orders", headers=auth(net.bakery_key), json={
+        "quote_id": quote["id"], "option_id": delivery["id"], "payment_method": "pay_on_delivery"}).json()
+    [leg] = order["fulfillments"]
+    assert leg["via_location_id"] == net.home_id and leg["transfer_id"]
+
+    client.post(f"/api/v1/fulfillments/{leg['id']}/pick", headers=auth(office_staff))
+    sent = client.post(f"/api/v1/fulfillments/{leg['id']}/pack", headers=auth(office_staff)).json()
+    assert sent["status"] == "in_transit"
+    queue = client.get(f"/api/v1/fulfillments?location_id={net.home_id}", headers=auth(home_staff)).json()
+    assert [f["id"] for f in queue] == [leg["id"]], "the home branch sees the order it will deliver"
+
+    arrived = client.post(f"/api/v1/transfers/{leg['transfer_id']}/receive", headers=auth(home_staff))
+    assert arrived.status_code == 200, arrived.text
+    assert client.post(f"/api/v1/fulfillments/{leg['id']}/pack", headers=auth(office_staff)).status_code == 403
+    out = client.post(f"/api/v1/fulfillments/{leg['id']}/pack", headers=auth(home_staff))
+    assert out.status_code == 200 and out.json()["status"] == "out_for_delivery", out.text
+    client.post(f"/api/v1/fulfillments/{leg['id']}/deliver", headers=auth(home_staff))
+
+    assert client.get(f"/api/v1/orders/{order['id']}", headers=auth(net.bakery_key)).json()["status"] == "completed"
+    assert _stock(client, net.bakery_key, net.office_id, net.cake_id) == (2, 0)
+    assert _stock(client, net.bakery_key, net.home_id, net.cake_id) == (0, 0)

@@ -3,13 +3,13 @@ different chain that serves as a pickup point by agreement. The partner's staff 
 parcel coming, receive it and hand it over with his code, but never see the bakery's
 stock or the code itself. Uncollected parcels go back to the bakery."""
 
+from oao.config import Settings
+from oao.core.auth import Role
+from oao.network import service as network_service
+from oao.worker import Worker
 from tests import factories as f
 from tests.conftest import T0
 from tests.e2e.networks import PASSWORD
-from oao.core.auth import Role
-from oao.network import service as network_service
-from oao.config import Settings
-from oao.worker import Worker
 from tests.factories import auth
 
 

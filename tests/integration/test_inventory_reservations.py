@@ -1,12 +1,12 @@
 """Reservations never oversell and release cleanly, on both databases."""
 
+import pytest
+
 from oao.core.errors import InsufficientStock
 from oao.inventory import service as inventory
 from oao.inventory.service import LineQty
 from tests import factories as f
 from tests.conftest import T0
-
-import pytest
 
 
 def _store_with_stock(db, units: int):
@@ -42,8 +42,10 @@ def test_reserving_more_than_is_available_fails_and_changes_nothing(db):
 def test_releasing_gives_the_units_back_and_consuming_takes_them_off_the_shelf(db):
     m, loc, p = _store_with_stock(db, 4)
     with db.unit_of_work() as s:
-        inventory.reserve(s, merchant_id=m, location_id=loc, lines=[LineQty(p, 1)], reference="a", expires_at=None, now=T0)
-        inventory.reserve(s, merchant_id=m, location_id=loc, lines=[LineQty(p, 2)], reference="b", expires_at=None, now=T0)
+        inventory.reserve(s, merchant_id=m, location_id=loc, lines=[LineQty(p, 1)], reference="a",
+                          expires_at=None, now=T0)
+        inventory.reserve(s, merchant_id=m, location_id=loc, lines=[LineQty(p, 2)], reference="b",
+                          expires_at=None, now=T0)
     with db.unit_of_work() as s:
         assert inventory.release(s, reference="a", now=T0, reason="cancelled") == 1
         assert inventory.consume(s, reference="b", kind="sale", now=T0) == 2

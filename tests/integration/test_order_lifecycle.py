@@ -91,7 +91,8 @@ def test_a_pickup_nobody_collects_is_cancelled_after_the_hold_period_and_the_sto
 def test_cancelling_a_confirmed_order_releases_its_stock_and_cancels_the_payment(client, db):
     key, store, product = _shop(db)
     order = _order(client, key, store, product, payment_method="pay_at_pickup")
-    cancelled = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=auth(key), json={"reason": "changed my mind"})
+    cancelled = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=auth(key),
+                            json={"reason": "changed my mind"})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert _available(client, key, store, product) == 5
     again = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=auth(key), json={"reason": "twice"})

@@ -26,13 +26,11 @@ from oao.catalog.schemas import (
 )
 from oao.core.auth import Principal
 from oao.core.errors import InvalidInput
-from oao.deps import CtxDep, IdempotencyKey, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, idempotent
 
 router = APIRouter(tags=["catalog"])
 
-PROBLEMS = {code: {"model": None, "content": {"application/problem+json": {}}, "description": text}
-            for code, text in ((401, "Not authenticated"), (403, "Not allowed"), (404, "Not found"),
-                               (409, "Conflict"), (422, "Invalid input"))}
+PROBLEMS = PROBLEM_RESPONSES
 Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE, description="page size")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 

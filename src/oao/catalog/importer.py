@@ -144,7 +144,7 @@ def _records(stream: IO[str], kind: str, report: ImportReport) -> Iterator[tuple
                 report.errors.append({"line": line, "message": f"has {len(fields)} fields but the header "
                                                                f"names {len(names)} columns"})
                 continue
-            yield line, {n: f.strip() for n, f in zip(names, fields)}
+            yield line, {n: f.strip() for n, f in zip(names, fields, strict=False)}
     except csv.Error as exc:
         report.errors.append({"line": reader.line_num, "message": f"is not valid CSV: {exc}"})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -13,7 +13,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:
@@ -22,7 +22,7 @@ class FixedClock:
     def __init__(self, at: datetime) -> None:
         if at.tzinfo is None:
             raise ValueError("FixedClock needs a timezone-aware datetime")
-        self._at = at.astimezone(timezone.utc)
+        self._at = at.astimezone(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -31,7 +31,7 @@ class FixedClock:
 
     def set(self, at: datetime) -> None:
         with self._lock:
-            self._at = at.astimezone(timezone.utc)
+            self._at = at.astimezone(UTC)
 
     def advance(self, **kwargs: float) -> datetime:
         with self._lock:
@@ -42,5 +42,5 @@ class FixedClock:
 def as_utc(value: datetime) -> datetime:
     """Treat naive datetimes (as SQLite returns them) as UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -241,7 +241,7 @@ def _sizes(*items: tuple[str, str, int]) -> tuple[Variant, ...]:
 
 def _cake(title: str, zh: str, prices: tuple[int, int, int]) -> Line:
     sizes = tuple(Variant(f"{inch}-inch", f"{inch}寸", price, {"size_inch": inch, "serves": serves})
-                  for (inch, serves), price in zip(((6, "4-6"), (8, "8-10"), (10, "12-15")), prices))
+                  for (inch, serves), price in zip(((6, "4-6"), (8, "8-10"), (10, "12-15")), prices, strict=False))
     return Line("cakes", "sweetlane", f"{title} Birthday Cake {{v}}", f"{zh}生日蛋糕 {{z}}", prices[1], 1,
                 {"occasion": "birthday", "order_ahead": "same day before 14:00"}, sizes)
 

@@ -220,8 +220,8 @@ def _api_keys(session: Session, creds: DemoCredentials, merchants: dict[str, Mer
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(str(v)) for v in column) for column in zip(headers, *rows)]
-    return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in (headers, *rows)]
+    widths = [max(len(str(v)) for v in column) for column in zip(headers, *rows, strict=False)]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in (headers, *rows)]
 
 
 def format_credentials(creds: DemoCredentials) -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from oao.core.errors import NotFound
-from oao.deps import CtxDep, IdempotencyKey, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, idempotent
 from oao.fulfillment import lifecycle
 from oao.fulfillment import service as fulfillment
 from oao.fulfillment.models import Fulfillment, Quote
@@ -19,7 +19,7 @@ from oao.fulfillment.service import ItemIn
 from oao.network import service as network
 from oao.orders import service as orders
 
-router = APIRouter(tags=["fulfillment"])
+router = APIRouter(tags=["fulfillment"], responses=PROBLEM_RESPONSES)
 
 
 def quote_out(record: Quote) -> QuoteOut:
@@ -32,8 +32,10 @@ def quote_out(record: Quote) -> QuoteOut:
 def fulfillment_out(f: Fulfillment, *, show_code: bool) -> FulfillmentOut:
     return FulfillmentOut(id=f.id, order_id=f.order_id, merchant_id=f.merchant_id, kind=f.kind, status=f.status,
                           source_location_id=f.source_location_id, pickup_location_id=f.pickup_location_id,
+                          via_location_id=f.via_location_id,
                           destination=f.destination, lines=f.lines, transfer_id=f.transfer_id,
-                          promised_at=f.promised_at, goods_arrive_at=f.goods_arrive_at, ready_at=f.ready_at, completed_at=f.completed_at,
+                          promised_at=f.promised_at, goods_arrive_at=f.goods_arrive_at, ready_at=f.ready_at,
+                          completed_at=f.completed_at,
                           hold_until=f.hold_until, pickup_code=f.pickup_code if show_code else None,
                           cancel_reason=f.cancel_reason)
 

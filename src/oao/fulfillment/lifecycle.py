@@ -2,6 +2,7 @@
 
 pending_payment -> confirmed -> picking -> ready_for_pickup -> completed
                                         -> in_transit -> ready_for_pickup (goods sent to the pickup store)
+                                        -> in_transit -> picking (at the store that delivers them)
                                         -> out_for_delivery -> completed
 Any state before the goods leave (and a ready pickup nobody collects) -> cancelled,
 which gives the reserved stock back. Staff actions check who acts where:
@@ -46,13 +47,15 @@ def lines_of(f: Fulfillment) -> list[LineQty]:
 
 def create_for_leg(session: Session, *, order_id: str, merchant_id: str, kind: str, leg: dict[str, Any],
                    pickup_location_id: str | None, destination: dict[str, Any] | None, promised_at: datetime,
-                   goods_arrive_at: datetime | None, reservation_expires_at: datetime,
-                   now: datetime) -> Fulfillment:
+                   goods_arrive_at: datetime | None, reservation_expires_at: datetime, now: datetime,
+                   via_location_id: str | None = None) -> Fulfillment:
     """A pending fulfillment for one leg of a quote option, its stock reserved at the source."""
     f = Fulfillment(id=new_id("ful"), order_id=order_id, merchant_id=merchant_id, kind=kind,
                     status="pending_payment", source_location_id=leg["source"]["id"],
-                    pickup_location_id=pickup_location_id, destination=destination, lines=leg["lines"],
-                    transfer_id=None, promised_at=promised_at, goods_arrive_at=goods_arrive_at, pickup_code=None, hold_until=None,
+                    pickup_location_id=pickup_location_id, via_location_id=via_location_id,
+                    destination=destination, lines=leg["lines"],
+                    transfer_id=None, promised_at=promised_at, goods_arrive_at=goods_arrive_at,
+                    pickup_code=None, hold_until=None,
                     created_at=now, ready_at=None, completed_at=None, cancel_reason=None)
     session.add(f)
     session.flush()
@@ -62,8 +65,28 @@ def create_for_leg(session: Session, *, order_id: str, merchant_id: str, kind: s
     return f
 
 
+def transfer_target(f: Fulfillment) -> str | None:
+    """Where this leg's goods must travel before the shopper gets them, if anywhere."""
+    if f.kind == "pickup" and f.pickup_location_id is not None and f.pickup_location_id != f.source_location_id:
+        return f.pickup_location_id
+    if f.kind == "delivery" and f.via_location_id is not None and f.via_location_id != f.source_location_id:
+        return f.via_location_id
+    return None
+
+
 def needs_transfer(f: Fulfillment) -> bool:
-    return f.kind == "pickup" and f.pickup_location_id is not None and f.pickup_location_id != f.source_location_id
+    return transfer_target(f) is not None
+
+
+def _goods_at_hub(session: Session, f: Fulfillment) -> bool:
+    if f.via_location_id is None or f.transfer_id is None:
+        return False
+    return transfers.get_transfer(session, transfer_id=f.transfer_id).status == "received"
+
+
+def working_location(session: Session, f: Fulfillment) -> str:
+    """The store that holds the goods and acts next: the delivering store once they arrived there."""
+    return f.via_location_id if _goods_at_hub(session, f) else f.source_location_id
 
 
 def confirm(session: Session, *, fulfillment: Fulfillment, now: datetime) -> None:
@@ -72,11 +95,12 @@ def confirm(session: Session, *, fulfillment: Fulfillment, now: datetime) -> Non
     if f.status != "pending_payment":
         raise InvalidState(f"Fulfillment {f.id} is {f.status}, not awaiting payment.")
     inventory.hold_until_done(session, reference=f.id)
-    if needs_transfer(f):
-        pickup = network.get_location(session, location_id=f.pickup_location_id)
+    target_id = transfer_target(f)
+    if target_id is not None:
+        target = network.get_location(session, location_id=target_id)
         transfer = transfers.create_transfer(
             session, merchant_id=f.merchant_id, from_location_id=f.source_location_id,
-            to_location_id=pickup.id, to_merchant_id=pickup.merchant_id, lines=lines_of(f),
+            to_location_id=target.id, to_merchant_id=target.merchant_id, lines=lines_of(f),
             expected_arrival_at=max(f.goods_arrive_at or f.promised_at, now), now=now, fulfillment_id=f.id,
             note=f"for order {f.order_id}")
         f.transfer_id = transfer.id
@@ -116,7 +140,7 @@ def _ensure_acts_at(session: Session, principal: Principal, location_id: str, wh
 
 def start_picking(session: Session, *, fulfillment: Fulfillment, principal: Principal, now: datetime) -> None:
     f = fulfillment
-    _ensure_acts_at(session, principal, f.source_location_id, "pick this order")
+    _ensure_acts_at(session, principal, working_location(session, f), "pick this order")
     if f.status != "confirmed":
         raise InvalidState(f"Fulfillment {f.id} is {f.status}; picking starts from confirmed.")
     f.status = "picking"
@@ -148,12 +172,12 @@ def mark_packed(session: Session, *, fulfillment: Fulfillment, principal: Princi
                 hold_hours: int) -> None:
     """Picking done: ready on the counter, sent to the pickup store, or handed to the courier."""
     f = fulfillment
-    _ensure_acts_at(session, principal, f.source_location_id, "finish picking this order")
+    _ensure_acts_at(session, principal, working_location(session, f), "finish picking this order")
     if f.status != "picking":
         raise InvalidState(f"Fulfillment {f.id} is {f.status}; only an order being picked can be packed.")
     if f.kind == "pickup" and not needs_transfer(f):
         _ready_for_pickup(session, f, now, hold_hours)
-    elif f.kind == "pickup":
+    elif needs_transfer(f) and not _goods_at_hub(session, f):
         transfers.ship_transfer(session, transfer_id=f.transfer_id, now=now)
         f.status = "in_transit"
         _event(session, f, "fulfillment.in_transit", now, transfer_id=f.transfer_id)
@@ -165,13 +189,18 @@ def mark_packed(session: Session, *, fulfillment: Fulfillment, principal: Princi
 
 def receive_at_pickup(session: Session, *, fulfillment: Fulfillment, principal: Principal, now: datetime,
                       hold_hours: int) -> None:
-    """The transfer reached the pickup store: the parcel waits for the shopper."""
+    """The transfer arrived: a parcel waits for the shopper, or the delivering store prepares the run."""
     f = fulfillment
-    _ensure_acts_at(session, principal, f.pickup_location_id, "receive parcels here")
-    if f.status != "in_transit" or f.transfer_id is None:
+    target = transfer_target(f)
+    if f.status != "in_transit" or f.transfer_id is None or target is None:
         raise InvalidState(f"Fulfillment {f.id} is {f.status}; nothing is on its way.")
+    _ensure_acts_at(session, principal, target, "receive parcels here")
     transfers.receive_transfer(session, transfer_id=f.transfer_id, now=now)
-    _ready_for_pickup(session, f, now, hold_hours)
+    if f.kind == "pickup":
+        _ready_for_pickup(session, f, now, hold_hours)
+    else:
+        f.status = "picking"
+        _event(session, f, "fulfillment.picking", now, at_location_id=target)
 
 
 def for_transfer(session: Session, *, transfer_id: str) -> Fulfillment | None:
@@ -230,7 +259,7 @@ def cancel(session: Session, *, fulfillment: Fulfillment, reason: str, now: date
     if f.status not in CANCELLABLE:
         raise InvalidState(f"Fulfillment {f.id} is {f.status}; the goods have left and it can no longer be "
                            "cancelled.")
-    if f.transfer_id is not None and f.status in ("confirmed", "picking"):
+    if f.transfer_id is not None and transfers.get_transfer(session, transfer_id=f.transfer_id).status == "requested":
         transfers.cancel_transfer(session, transfer_id=f.transfer_id, now=now)
     if f.status == "ready_for_pickup" and f.transfer_id is not None:
         pickup = network.get_location(session, location_id=f.pickup_location_id)
@@ -258,7 +287,8 @@ def queue(session: Session, *, location_id: str, statuses: list[str] | None = No
     open_statuses = statuses or ["confirmed", "picking", "in_transit", "ready_for_pickup", "out_for_delivery"]
     return list(session.scalars(
         select(Fulfillment)
-        .where((Fulfillment.source_location_id == location_id) | (Fulfillment.pickup_location_id == location_id),
+        .where((Fulfillment.source_location_id == location_id) | (Fulfillment.pickup_location_id == location_id)
+               | (Fulfillment.via_location_id == location_id),
                Fulfillment.status.in_(open_statuses))
         .order_by(Fulfillment.promised_at, Fulfillment.id).limit(limit)))
 

@@ -41,6 +41,8 @@ class Fulfillment(Base):
     status: Mapped[str] = mapped_column(String(20))
     source_location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
     pickup_location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    # A delivery whose goods first travel to another store of the seller, which delivers them.
+    via_location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
     destination: Mapped[dict[str, Any] | None]  # {"latitude", "longitude", "address"}
     lines: Mapped[list[Any]]  # [{"product_id", "quantity"}]
     transfer_id: Mapped[str | None] = mapped_column(String(40))

@@ -92,8 +92,8 @@ class QuoteParams:
     policy: str = "nearest"
     transfer_fee_minor: int = 0  # what the shopper pays when goods are sent to a pickup location
     # Delivery by a seller's site that first receives the goods by transfer,
-    # offered only when no stocked site can deliver. Off by default: the
-    # order lifecycle must know to transfer before delivering such a leg.
+    # offered only when no stocked site can deliver. The service turns it on;
+    # the order lifecycle sends such legs to the delivering site first.
     hub_delivery: bool = False
 
 

@@ -93,6 +93,7 @@ class OptionOut(BaseModel):
     merchant: MerchantRef
     legs: list[LegOut]
     pickup_location: PlaceOut | None
+    delivered_from: PlaceOut | None = Field(None, description="The store that delivers goods sent to it first.")
     destination: dict[str, Any] | None
     ready_at: datetime | None
     arrive_at: datetime
@@ -122,6 +123,7 @@ class FulfillmentOut(BaseModel):
     status: str
     source_location_id: str
     pickup_location_id: str | None
+    via_location_id: str | None = Field(None, description="The store that delivers, once the goods reach it.")
     destination: dict[str, Any] | None
     lines: list[LegLineOut]
     transfer_id: str | None

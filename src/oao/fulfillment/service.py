@@ -135,7 +135,7 @@ def build_quote(session: Session, *, principal: Principal, items: list[ItemIn],
     )
     params = QuoteParams(courier_speed_kmh=settings.courier_speed_kmh, detour_factor=settings.detour_factor,
                          transfer_handling_minutes=settings.transfer_handling_minutes,
-                         policy=settings.sourcing_policy)
+                         policy=settings.sourcing_policy, hub_delivery=True)
     request = QuoteRequest(items=tuple(cart), at=when,
                            destination=(anchors[0] if destination is not None else None),
                            pickup_location_id=pickup_location_id)
@@ -188,6 +188,7 @@ def _price_option(option: Option, offers: dict[tuple[str, str], Any], products: 
                   "ready_at": leg.ready_at.isoformat(), "arrive_at": leg.arrive_at.isoformat(),
                   "transfer_to": leg.transfer_to} for leg in option.legs],
         "pickup_location": _place(pickup) if pickup is not None else None,
+        "delivered_from": _place(locations[option.delivered_from]) if option.delivered_from else None,
         "destination": destination if option.kind != "pickup" else None,
         "ready_at": option.ready_at.isoformat() if option.ready_at else None,
         "arrive_at": option.arrive_at.isoformat(),

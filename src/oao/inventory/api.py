@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from oao.catalog import service as catalog
 from oao.core.auth import Principal, Role
 from oao.core.errors import Forbidden, InvalidInput, NotFound
-from oao.deps import CtxDep, IdempotencyKey, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, idempotent
 from oao.fulfillment import lifecycle
 from oao.inventory import service as inventory
 from oao.inventory import transfers
@@ -21,7 +21,7 @@ from oao.inventory.service import LineQty
 from oao.network import service as network
 from oao.orders import service as orders
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(tags=["inventory"], responses=PROBLEM_RESPONSES)
 
 
 def stock_out(level: StockLevel) -> StockOut:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 
 from oao.core.auth import Principal, Role
 from oao.core.errors import InvalidInput
-from oao.deps import CtxDep, IdempotencyKey, app_state, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, app_state, idempotent
 from oao.network import service
 from oao.network.models import PartnerAgreement
 from oao.network.schemas import (
@@ -38,9 +38,7 @@ from oao.network.schemas import (
 
 router = APIRouter(tags=["network"])
 
-PROBLEMS = {code: {"model": None, "content": {"application/problem+json": {}}, "description": text}
-            for code, text in ((401, "Not authenticated"), (403, "Not allowed"), (404, "Not found"),
-                               (409, "Conflict"), (422, "Invalid input"))}
+PROBLEMS = PROBLEM_RESPONSES
 
 
 def _scope(principal: Principal) -> str | None:

@@ -71,7 +71,7 @@ def check_opening_hours(value: Any) -> dict[str, list[list[str]]]:
     """
     week = parse_opening_hours(value)
     out: dict[str, list[list[str]]] = {}
-    for day, spans in zip(DAYS, week):
+    for day, spans in zip(DAYS, week, strict=False):
         for (open1, close1), (open2, close2) in pairwise(spans):
             if open2 < close1:
                 raise ValueError(f"opening hours on {day}: {_hhmm(open1)}-{_hhmm(close1)} and "

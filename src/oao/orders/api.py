@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from oao.deps import Ctx, CtxDep, IdempotencyKey, idempotent
+from oao.deps import PROBLEM_RESPONSES, Ctx, CtxDep, IdempotencyKey, idempotent
 from oao.fulfillment import lifecycle
 from oao.fulfillment.api import fulfillment_out
 from oao.orders import service as orders
 from oao.orders.models import Order
 from oao.orders.schemas import CancelIn, CustomerIn, OrderIn, OrderLineOut, OrderOut, PayIn
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], responses=PROBLEM_RESPONSES)
 
 
 def order_out(session: Session, order: Order) -> OrderOut:

@@ -89,13 +89,15 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
     session.flush()
     titles = {l["product_id"]: l for l in option["lines"]}
     pickup_id = option["pickup_location"]["id"] if option["pickup_location"] else None
+    hub_id = option["delivered_from"]["id"] if option.get("delivered_from") else None
     promised = as_utc(datetime.fromisoformat(option["arrive_at"]))
     for leg in option["legs"]:
         goods_arrive = as_utc(datetime.fromisoformat(leg["arrive_at"])) if leg["transfer_to"] else None
         f = lifecycle.create_for_leg(session, order_id=order.id, merchant_id=seller, kind=option["kind"], leg=leg,
                                      pickup_location_id=pickup_id, destination=option["destination"],
                                      promised_at=promised, goods_arrive_at=goods_arrive,
-                                     reservation_expires_at=order.payment_due_at, now=now)
+                                     reservation_expires_at=order.payment_due_at, now=now,
+                                     via_location_id=hub_id if leg["transfer_to"] else None)
         for line in leg["lines"]:
             info = titles[line["product_id"]]
             session.add(OrderLine(id=new_id("oln"), order_id=order.id, merchant_id=seller,

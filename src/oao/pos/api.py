@@ -15,13 +15,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from oao.deps import CtxDep, IdempotencyKey, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, idempotent
 from oao.pos import service
 from oao.pos.schemas import Receipt, RegisterIn, RegisterOut, SaleIn
 from oao.pos.service import ScannedLine
 from oao.pos.tenders import Tender
 
-router = APIRouter(tags=["pos"])
+router = APIRouter(tags=["pos"], responses=PROBLEM_RESPONSES)
 
 PROBLEMS = {code: {"model": None, "content": {"application/problem+json": {}}, "description": text}
             for code, text in ((401, "Not authenticated"), (403, "Not allowed"), (404, "Not found"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 22:46:40.404538
+Create Date: 2026-11-21
 """
 from alembic import op
 import sqlalchemy as sa
@@ -197,6 +197,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('source_location_id', sa.String(length=40), nullable=False),
     sa.Column('pickup_location_id', sa.String(length=40), nullable=True),
+    sa.Column('via_location_id', sa.String(length=40), nullable=True),
     sa.Column('destination', sa.JSON(), nullable=True),
     sa.Column('lines', sa.JSON(), nullable=False),
     sa.Column('transfer_id', sa.String(length=40), nullable=True),
@@ -212,6 +213,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_fulfillments_order_id_orders')),
     sa.ForeignKeyConstraint(['pickup_location_id'], ['locations.id'], name=op.f('fk_fulfillments_pickup_location_id_locations')),
     sa.ForeignKeyConstraint(['source_location_id'], ['locations.id'], name=op.f('fk_fulfillments_source_location_id_locations')),
+    sa.ForeignKeyConstraint(['via_location_id'], ['locations.id'], name=op.f('fk_fulfillments_via_location_id_locations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_fulfillments'))
     )
     with op.batch_alter_table('fulfillments', schema=None) as batch_op:
