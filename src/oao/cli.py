@@ -67,7 +67,7 @@ def demo() -> None:
         if demo_loaded(session):
             console.print("The demo network is already loaded.")
             if credentials_file.exists():
-                console.print(credentials_file.read_text())
+                click.echo(credentials_file.read_text())
             return
         creds = load_demo(session, now=SystemClock().now())
     text = format_credentials(creds)
@@ -75,7 +75,7 @@ def demo() -> None:
         # API key secrets are stored hashed; keep the demo's next to its database to show them again.
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         credentials_file.write_text(text)
-    console.print(text)
+    click.echo(text)  # plain: a wide table must not be re-wrapped to the terminal's width
 
 
 @main.command(help="Run background jobs (reservation expiry, uncollected pickups) until stopped.")
