@@ -65,6 +65,10 @@ def receive_stock(session: Session, *, merchant_id: str, location_id: str, produ
     _move(session, merchant_id=merchant_id, location_id=location_id, product_id=product_id, kind=kind,
           quantity=quantity, reason=reason, reference=reference, now=now)
     session.refresh(level)
+    if kind != "transfer_in":  # arrivals of transfers are announced by transfer.received
+        record_event(session, type="stock.received", subject_id=level.id, merchant_id=merchant_id,
+                     payload={"location_id": location_id, "product_id": product_id, "quantity": quantity,
+                              "kind": kind, "reason": reason}, at=now)
     return level
 
 
