@@ -11,21 +11,18 @@ OAO_TEST_REQUIRE_BROWSER=1 (scripts/test sets it), where it is an error.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from oao.app import create_app
 from oao.config import Settings
 from oao.core.db import Database
 from oao.models import Base
+from tests.live import serve
 
 # The flags Chromium needs on a machine with a closed network and no GPU; without
 # the background-networking ones it keeps trying to reach Google's services.
@@ -60,29 +57,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     database = Database(settings.database_url)
     Base.metadata.create_all(database.engine)
     app = create_app(settings, db=database, start_worker=False)
-
-    # Binding the socket here, before the thread starts, avoids the race of
-    # picking a "free" port that another process takes first.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="oao-live-server",
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live OAO server did not start within 30 s")
-        time.sleep(0.05)
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", database=database)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        database.dispose()
+    with serve(app) as url:
+        yield LiveServer(url=url, database=database)
+    database.dispose()
 
 
 def chromium_path() -> str:

@@ -31,7 +31,8 @@ def test_an_order_from_quote_to_handover_leaves_a_trail_of_events(client, db):
     leg = order["fulfillments"][0]["id"]
     client.post(f"/api/v1/fulfillments/{leg}/pick", headers=auth(key))
     code = client.post(f"/api/v1/fulfillments/{leg}/pack", headers=auth(key)).json()["pickup_code"]
-    assert client.post(f"/api/v1/locations/{store.id}/handover", headers=auth(key), json={"code": code}).status_code == 200
+    handed = client.post(f"/api/v1/locations/{store.id}/handover", headers=auth(key), json={"code": code})
+    assert handed.status_code == 200
 
     assert _events(db) == [
         "stock.received", "fulfillment.created", "order.placed", "fulfillment.confirmed",
