@@ -8,9 +8,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oao.core.errors import BadRequest, InvalidInput, Problem
+
+CONTENTION_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+
+
+def _is_contention(exc: OperationalError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in CONTENTION_SQLSTATES:
+        return True
+    return "database is locked" in str(orig)
 
 log = logging.getLogger("oao.errors")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -70,6 +80,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(str(exc.detail))
         problem.status, problem.slug, problem.title = exc.status_code, slug, str(exc.detail)
         return problem_response(problem, request)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        # Lock waits that ran out (SQLite busy timeout) or a deadlock victim
+        # (PostgreSQL): nothing was written, the client may simply retry.
+        if not _is_contention(exc):
+            return await _unexpected(request, exc)
+        log.warning("database contention on %s %s: %s", request.method, request.url.path, exc.orig)
+        problem = Problem("The database is busy with other requests; nothing was changed. Retry shortly.")
+        problem.status, problem.slug, problem.title = 503, "busy", "Busy, retry"
+        response = problem_response(problem, request)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -91,7 +91,8 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
     pickup_id = option["pickup_location"]["id"] if option["pickup_location"] else None
     hub_id = option["delivered_from"]["id"] if option.get("delivered_from") else None
     promised = as_utc(datetime.fromisoformat(option["arrive_at"]))
-    for leg in option["legs"]:
+    # Reserve in a fixed location order so two split orders never wait on each other crosswise.
+    for leg in sorted(option["legs"], key=lambda leg: leg["source"]["id"]):
         goods_arrive = as_utc(datetime.fromisoformat(leg["arrive_at"])) if leg["transfer_to"] else None
         f = lifecycle.create_for_leg(session, order_id=order.id, merchant_id=seller, kind=option["kind"], leg=leg,
                                      pickup_location_id=pickup_id, destination=option["destination"],
