@@ -29,7 +29,7 @@ from oao.catalog import service as catalog
 from oao.catalog.gtin import InvalidGtin, normalise_gtin
 from oao.catalog.models import Offer, Product
 from oao.catalog.schemas import CHANNELS, check_currency
-from oao.core.errors import InvalidInput
+from oao.core.errors import InsufficientStock, InvalidInput
 from oao.core.ids import new_id
 from oao.core.outbox import record_event
 from oao.inventory import service as inventory
@@ -409,35 +409,48 @@ def _import_stock(session: Session, rows: list[_Row], merchant_id: str | None, n
     rows, product_ids = _known_products(session, known, errors)
     if report.errors:
         return
-    # Counting below what open orders reserved is only discovered row by row, so the
-    # writes run in a savepoint that is rolled back if any row turns out bad.
+    keyed = {(row.values["location_id"], product_ids[row.gtin14]): row for row in rows}
+    # Every row is checked against what open orders reserved before anything is written, so the
+    # report names them all; set_stock_counts checks again under its row locks.
+    levels = inventory.level_figures(session, keys=keyed)
+    for key, row in keyed.items():
+        reserved = levels[key][1] if key in levels else 0
+        if row.values["on_hand"] < reserved:
+            errors.add(row.line, _below_reserved(row.values["on_hand"], reserved))
+    if report.errors:
+        return
+    by_merchant: dict[str, list[tuple[str, str, int]]] = {}
+    for (location_id, product_id), row in keyed.items():
+        by_merchant.setdefault(locations[location_id].merchant_id, []).append(
+            (location_id, product_id, row.values["on_hand"]))
+    reported = 0
+
+    def counted(done: int) -> None:
+        nonlocal reported
+        if progress is not None and (done // PROGRESS_EVERY > reported // PROGRESS_EVERY or done == len(rows)):
+            progress(done)
+        reported = done
+
     try:
+        # One savepoint around every merchant's batch (a network admin's file may hold several).
         with session.begin_nested():
-            for done, row in enumerate(rows, 1):
-                location_id, product_id, counted = (row.values["location_id"], product_ids[row.gtin14],
-                                                    row.values["on_hand"])
-                level = inventory.get_level(session, location_id=location_id, product_id=product_id)
-                if level is not None and counted < level.reserved:
-                    errors.add(row.line, f"on_hand {counted} is below the {level.reserved} units reserved for "
-                                         "orders at this location; count again or release the orders first")
-                elif report.errors:
-                    pass  # already failing: keep checking, stop writing
-                elif level is not None and level.on_hand == counted:
-                    report.rows_unchanged += 1
-                else:
-                    inventory.set_stock_count(session, merchant_id=locations[location_id].merchant_id,
-                                              location_id=location_id, product_id=product_id, counted=counted,
-                                              reason="stock import", now=now)
-                    report.rows_imported += 1
-                _progress_every(progress, done, len(rows))
-            if report.errors:
-                raise _RollBack
-    except _RollBack:
-        report.rows_imported = report.rows_unchanged = 0
+            for merchant, counts in sorted(by_merchant.items()):
+                base = reported
+                report.rows_imported += inventory.set_stock_counts(
+                    session, merchant_id=merchant, counts=counts, reason="stock import", now=now,
+                    progress=lambda done, base=base: counted(base + done))
+    except InsufficientStock as exc:
+        # An order reserved units between the check above and the locked write.
+        row = keyed[(exc.extra["location_id"], exc.extra["product_id"])]
+        errors.add(row.line, _below_reserved(row.values["on_hand"], exc.extra["reserved"]))
+        report.rows_imported = 0
+        return
+    report.rows_unchanged = len(rows) - report.rows_imported
 
 
-class _RollBack(Exception):
-    """Leaves the write savepoint, undoing it."""
+def _below_reserved(counted: int, reserved: int) -> str:
+    return (f"on_hand {counted} is below the {reserved} units reserved for orders at this location; "
+            "count again or release the orders first")
 
 
 def import_csv(session: Session, *, kind: str, path_or_file: str | os.PathLike[str] | IO[Any],

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from oao.catalog.gtin import check_digit
-from oao.demo import data
-from oao.demo.data import BRANDS, LOCATIONS, Line, LocationSpec
+from oao.demo import product_lines
+from oao.demo.network import LOCATIONS, LocationSpec
+from oao.demo.product_lines import BRANDS, Line
 
 # A product with this shelf life or less is perishable: sold fresh, never held in the warehouse.
 PERISHABLE_DAYS = 30
@@ -88,7 +89,7 @@ STOCK_PROFILES = {
 
 def draw(*parts: object) -> float:
     """A uniform number in [0, 1) fixed by the seed and the given names."""
-    key = ":".join(str(p) for p in (data.SEED, *parts)).encode()
+    key = ":".join(str(p) for p in (product_lines.SEED, *parts)).encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2**64
 
 
@@ -119,7 +120,7 @@ def build_products() -> list[ProductSpec]:
     """Every product of the demo, with a GTIN-13 stable under the product's title."""
     products: list[ProductSpec] = []
     used: set[str] = set()
-    for line in data.PRODUCT_LINES:
+    for line in product_lines.PRODUCT_LINES:
         brand = BRANDS[line.brand]
         space = 10 ** (12 - len(brand.gs1_prefix))
         for title, zh, price, attrs in expand_line(line):
@@ -141,10 +142,10 @@ def _round_fen(value: float) -> int:
 
 def sellers(product: ProductSpec) -> list[str]:
     """The merchants offering a product: its own label's owner, or a share of its category's sellers."""
-    if product.brand_key in data.EXCLUSIVE_BRANDS:
-        return [data.EXCLUSIVE_BRANDS[product.brand_key]]
-    forced = {merchant for merchant, title in data.CHANNEL_PRICES if title == product.title}
-    shares = data.CATEGORY_SELLERS[product.category]
+    if product.brand_key in product_lines.EXCLUSIVE_BRANDS:
+        return [product_lines.EXCLUSIVE_BRANDS[product.brand_key]]
+    forced = {merchant for merchant, title in product_lines.CHANNEL_PRICES if title == product.title}
+    shares = product_lines.CATEGORY_SELLERS[product.category]
     return [m for m, share in shares.items() if m in forced or draw("sells", m, product.gtin) < share]
 
 
@@ -152,8 +153,8 @@ def build_offers(products: list[ProductSpec]) -> list[OfferSpec]:
     offers = []
     for p in products:
         for merchant in sellers(p):
-            price = _round_fen(p.list_price * data.PRICE_MARKUP.get(merchant, 1.0))
-            channel = dict(data.CHANNEL_PRICES.get((merchant, p.title), {}))
+            price = _round_fen(p.list_price * product_lines.PRICE_MARKUP.get(merchant, 1.0))
+            channel = dict(product_lines.CHANNEL_PRICES.get((merchant, p.title), {}))
             offers.append(OfferSpec(merchant, p.gtin, price, channel))
     return offers
 

@@ -24,8 +24,18 @@ from oao.core.errors import Conflict
 from oao.core.geo import search_cell
 from oao.core.ids import new_id
 from oao.core.outbox import record_event
-from oao.demo import data
 from oao.demo.catalog import DemoCatalog, build_catalog
+from oao.demo.network import (
+    AGREEMENTS,
+    CURRENCY,
+    DEMO_PASSWORD,
+    LOCATIONS,
+    MERCHANTS,
+    NETWORK_ADMIN_EMAIL,
+    NETWORK_ADMIN_NAME,
+    TIMEZONE,
+)
+from oao.demo.product_lines import EXCLUSIVE_BRANDS
 from oao.inventory.models import StockLevel, StockMovement
 from oao.network.models import Location, Merchant, PartnerAgreement, StaffUser
 from oao.network.service import create_api_key
@@ -59,14 +69,14 @@ class DemoCredentials:
 
 def demo_emails() -> list[str]:
     """Every staff login the demo creates."""
-    domains = {m.slug: m.email_domain for m in data.MERCHANTS}
-    return ([data.NETWORK_ADMIN_EMAIL] + [f"admin@{m.email_domain}" for m in data.MERCHANTS]
-            + [f"staff.{loc.key}@{domains[loc.merchant]}" for loc in data.LOCATIONS])
+    domains = {m.slug: m.email_domain for m in MERCHANTS}
+    return ([NETWORK_ADMIN_EMAIL] + [f"admin@{m.email_domain}" for m in MERCHANTS]
+            + [f"staff.{loc.key}@{domains[loc.merchant]}" for loc in LOCATIONS])
 
 
 def demo_loaded(session: Session) -> bool:
     """Whether the demo merchants already exist (so `oao demo` runs only once)."""
-    slugs = [m.slug for m in data.MERCHANTS]
+    slugs = [m.slug for m in MERCHANTS]
     return session.scalar(select(Merchant.id).where(Merchant.slug.in_(slugs)).limit(1)) is not None
 
 
@@ -96,11 +106,11 @@ def load_demo(session: Session, *, now: datetime) -> DemoCredentials:
 
 
 def _merchants(session: Session, *, now: datetime) -> dict[str, Merchant]:
-    merchants = {m.slug: Merchant(id=new_id("mer"), name=m.name, slug=m.slug, currency=data.CURRENCY,
-                                  created_at=now) for m in data.MERCHANTS}
+    merchants = {m.slug: Merchant(id=new_id("mer"), name=m.name, slug=m.slug, currency=CURRENCY,
+                                  created_at=now) for m in MERCHANTS}
     session.add_all(merchants.values())
     session.flush()
-    for spec in data.AGREEMENTS:
+    for spec in AGREEMENTS:
         session.add(PartnerAgreement(id=new_id("agr"), host_merchant_id=merchants[spec.host].id,
                                      guest_merchant_id=merchants[spec.guest].id,
                                      pickup_fee_minor=spec.pickup_fee_minor, status="active",
@@ -111,12 +121,12 @@ def _merchants(session: Session, *, now: datetime) -> dict[str, Merchant]:
 def _locations(session: Session, merchants: dict[str, Merchant], *,
                now: datetime) -> dict[tuple[str, str], Location]:
     locations = {}
-    for spec in data.LOCATIONS:
+    for spec in LOCATIONS:
         merchant = merchants[spec.merchant]
         loc = Location(
             id=new_id("loc"), merchant_id=merchant.id, name=spec.name, kind=spec.kind, latitude=spec.lat,
             longitude=spec.lon, search_cell=search_cell(spec.lat, spec.lon), address=spec.address,
-            timezone=data.TIMEZONE, opening_hours=spec.hours, closures=[], active=True,
+            timezone=TIMEZONE, opening_hours=spec.hours, closures=[], active=True,
             sells_in_store=spec.sells_in_store, accepts_pickups=spec.accepts_pickups,
             accepts_partner_pickups=spec.accepts_partner_pickups, delivery_radius_km=spec.delivery_radius_km,
             pick_minutes=spec.pick_minutes, delivery_capacity_per_hour=spec.delivery_capacity_per_hour,
@@ -127,7 +137,7 @@ def _locations(session: Session, merchants: dict[str, Merchant], *,
     session.flush()
     session.add_all(Register(id=new_id("reg"), merchant_id=loc.merchant_id, location_id=loc.id, name=name,
                              kind=kind, created_at=now)
-                    for spec in data.LOCATIONS for loc in [locations[(spec.merchant, spec.key)]]
+                    for spec in LOCATIONS for loc in [locations[(spec.merchant, spec.key)]]
                     for name, kind in spec.registers)
     session.flush()
     return locations
@@ -151,7 +161,7 @@ def _products(session: Session, catalog: DemoCatalog, merchants: dict[str, Merch
             ids[p.gtin] = known[gtin14]
             continue
         ids[p.gtin] = new_id("prd")
-        owner = data.EXCLUSIVE_BRANDS.get(p.brand_key)  # an own label is created by its merchant
+        owner = EXCLUSIVE_BRANDS.get(p.brand_key)  # an own label is created by its merchant
         rows.append({"id": ids[p.gtin], "gtin": p.gtin, "gtin14": gtin14, "title": p.title, "brand": p.brand,
                      "category": p.category, "attributes": p.attributes, "perishable": p.perishable,
                      "shelf_life_days": p.shelf_life_days,
@@ -163,7 +173,7 @@ def _products(session: Session, catalog: DemoCatalog, merchants: dict[str, Merch
 def _offers(session: Session, catalog: DemoCatalog, merchants: dict[str, Merchant],
             product_ids: dict[str, str], *, now: datetime) -> int:
     rows = [{"id": new_id("ofr"), "merchant_id": merchants[o.merchant].id, "product_id": product_ids[o.gtin],
-             "price_minor": o.price_minor, "currency": data.CURRENCY, "channel_prices": o.channel_prices,
+             "price_minor": o.price_minor, "currency": CURRENCY, "channel_prices": o.channel_prices,
              "active": True, "updated_at": now} for o in catalog.offers]
     _bulk(session, Offer, rows)
     return len(rows)
@@ -189,20 +199,20 @@ def _stock(session: Session, catalog: DemoCatalog, merchants: dict[str, Merchant
 
 def _staff(session: Session, creds: DemoCredentials, merchants: dict[str, Merchant],
            locations: dict[tuple[str, str], Location], *, now: datetime) -> None:
-    password_hash = hash_password(data.DEMO_PASSWORD)
-    names = {m.slug: m.name for m in data.MERCHANTS}
+    password_hash = hash_password(DEMO_PASSWORD)
+    names = {m.slug: m.name for m in MERCHANTS}
 
     def add(email: str, name: str, role: Role, merchant: str | None, loc: Location | None) -> None:
         session.add(StaffUser(id=new_id("usr"), email=email, name=name, password_hash=password_hash,
                               role=role.value, merchant_id=merchants[merchant].id if merchant else None,
                               location_id=loc.id if loc else None, active=True, created_at=now))
-        creds.logins.append(DemoLogin(email, data.DEMO_PASSWORD, role.value,
+        creds.logins.append(DemoLogin(email, DEMO_PASSWORD, role.value,
                                       names[merchant] if merchant else None, loc.name if loc else None))
 
-    add(data.NETWORK_ADMIN_EMAIL, data.NETWORK_ADMIN_NAME, Role.NETWORK_ADMIN, None, None)
-    for m in data.MERCHANTS:
+    add(NETWORK_ADMIN_EMAIL, NETWORK_ADMIN_NAME, Role.NETWORK_ADMIN, None, None)
+    for m in MERCHANTS:
         add(f"admin@{m.email_domain}", m.admin_name, Role.MERCHANT_ADMIN, m.slug, None)
-        for spec in data.LOCATIONS:
+        for spec in LOCATIONS:
             if spec.merchant == m.slug:
                 add(f"staff.{spec.key}@{m.email_domain}", spec.staff_name, Role.STORE_STAFF, m.slug,
                     locations[(m.slug, spec.key)])
@@ -213,7 +223,7 @@ def _api_keys(session: Session, creds: DemoCredentials, merchants: dict[str, Mer
               now: datetime) -> None:
     token, key = create_api_key(session, merchant_id=None, name="Demo network key", now=now)
     creds.api_keys.append(DemoApiKey(None, key.role, token))
-    for m in data.MERCHANTS:
+    for m in MERCHANTS:
         token, key = create_api_key(session, merchant_id=merchants[m.slug].id, name=f"{m.name} demo key",
                                     now=now)
         creds.api_keys.append(DemoApiKey(m.name, key.role, token))
@@ -226,7 +236,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def format_credentials(creds: DemoCredentials) -> str:
     """A plain-text table of the demo logins and API keys, for the terminal."""
-    lines = [f"Demo logins (every password: {data.DEMO_PASSWORD})", ""]
+    lines = [f"Demo logins (every password: {DEMO_PASSWORD})", ""]
     lines += _table(("ROLE", "EMAIL", "MERCHANT", "STORE"),
                     [(lg.role, lg.email, lg.merchant or "(network)", lg.store or "-") for lg in creds.logins])
     lines += ["", "API keys (shown only now: the database keeps only their hashes)", ""]

@@ -27,6 +27,7 @@ from typing import Any
 
 from oao.core.geo import haversine_km
 from oao.fulfillment import eta
+from oao.fulfillment.explain import names, opens, parcels, queue_remark
 from oao.fulfillment.sourcing import Allocation, choose_sources, policy_named
 from oao.network.hours import Calendar, wall_clock
 
@@ -132,24 +133,6 @@ class Option:
     is_split: bool
     explanation: str
     delivered_from: str | None = None  # the site that delivers goods it received by transfer
-
-
-# --- wording ------------------------------------------------------------------------
-
-def _names(sites: Sequence[Site]) -> str:
-    names = [s.name for s in sites]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _who(site: Site) -> str:
-    return {"store": "the store", "pickup_point": "the pickup point"}.get(site.kind, site.name)
-
-
-def _opens(site: Site, opening: datetime | None, ref: datetime, *, by_name: bool = False) -> str:
-    """A remark for a wait until the site opens; empty when there is no such wait."""
-    if opening is None:
-        return ""
-    return f" ({site.name if by_name else _who(site)} opens at {wall_clock(opening, site.timezone, ref)})"
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -384,7 +367,7 @@ class _Run:
         return out
 
     def _stocked_text(self, site: Site, pick: _Pick) -> str:
-        remark = _opens(site, pick.opening, self.at)
+        remark = opens(site, pick.opening, self.at)
         return f"Ready for pickup at {site.name} by {self.clock(pick.ready, site)}{remark}."
 
     def pickup_targets(self, seller: str) -> list[Site]:
@@ -436,16 +419,16 @@ class _Run:
 
         def explain() -> str:
             if waited_for_opening:
-                remark = _opens(target, ready, self.at)
+                remark = opens(target, ready, self.at)
             elif source_opening is not None:
-                remark = _opens(source_opening[0], source_opening[1], self.at, by_name=True)
+                remark = opens(source_opening[0], source_opening[1], self.at, by_name=True)
             else:
                 remark = ""
             head = f"Ready for pickup at {target.name} by {self.clock(ready, target)}"
             if own_shelf:
                 head += ", part from its own shelves and the rest"
-                return f"{head} sent over from {_names(sent_from)}{remark}."
-            return f"{head}, sent over from {_names(sent_from)}{remark}."
+                return f"{head} sent over from {names(sent_from)}{remark}."
+            return f"{head}, sent over from {names(sent_from)}{remark}."
 
         fee = self.params.transfer_fee_minor if sent_from else 0
         return self.draft(kind="pickup", seller=seller, legs=legs, pickup=target.id, ready=ready,
@@ -473,12 +456,8 @@ class _Run:
             first, first_pick = sources[0], found[0][1]
             when = self.clock(arrive, first)
             if len(sources) > 1:
-                parcels = f"{len(sources)} parcels from {_names(sources)}"
-                return f"Delivered to your door in {parcels}, the last by {when}."
-            remark = _opens(first, first_pick.opening, self.at)
-            waiting = first.open_delivery_orders
-            if not remark and waiting > 0:
-                remark = f" (after the {waiting} order{'s' if waiting != 1 else ''} already waiting there)"
+                return f"Delivered to your door in {parcels(sources)}, the last by {when}."
+            remark = opens(first, first_pick.opening, self.at) or queue_remark(first.open_delivery_orders)
             return f"Delivered to your door from {first.name} by {when}{remark}."
 
         return [self.draft(kind="delivery", seller=seller, legs=legs, pickup=None,
@@ -518,7 +497,7 @@ class _Run:
                     if allocation.site.id == hub.id:
                         legs.append(Leg(hub.id, seller, allocation.lines, pick.ready, None, arrive))
                 text = (f"Delivered to your door by {hub.name} by {self.clock(arrive, hub)}, "
-                        f"once the goods arrive from {_names(sent_from)}.")
+                        f"once the goods arrive from {names(sent_from)}.")
                 return [self.draft(kind="delivery", seller=seller, legs=legs, pickup=None, ready=dispatch,
                                    arrive=arrive, fee=hub.delivery_fee_minor + self.params.transfer_fee_minor,
                                    explain=lambda text=text: text, hub=hub.id)]
@@ -541,8 +520,7 @@ class _Run:
         def explain() -> str:
             when = self.clock(arrive, sources[0])
             if len(sources) > 1:
-                parcels = f"{len(sources)} parcels from {_names(sources)}"
-                return f"Shipped in {parcels}, the last arriving by {when}."
+                return f"Shipped in {parcels(sources)}, the last arriving by {when}."
             return f"Shipped from {sources[0].name}, arriving by {when}."
 
         return [self.draft(kind="shipping", seller=seller, legs=legs, pickup=None,
