@@ -127,30 +127,58 @@ def run_pgbench(cluster: PostgresCluster, *, clients: int, duration: int, scale:
     return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else float("nan")}
 
 
-class Server:
-    """`uvicorn oao.app:create_app --factory --workers W` in its own process group."""
+# `uvicorn --workers N` as of uvicorn 0.54 binds its listening socket with proto 0, so
+# asyncio never sets TCP_NODELAY on accepted connections and every keep-alive request
+# after the first waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149). This launcher
+# runs uvicorn's own multi-process supervisor on a socket bound with IPPROTO_TCP.
+NODELAY_LAUNCHER = """
+import socket, sys
+import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-    def __init__(self, *, database_url: str, workers: int) -> None:
+port, workers = int(sys.argv[1]), int(sys.argv[2])
+config = uvicorn.Config("oao.app:create_app", factory=True, host="127.0.0.1", port=port, workers=workers,
+                        log_level="warning", access_log=False)
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", port))
+sock.set_inheritable(True)
+if workers > 1:
+    Multiprocess(config, sockets=[sock]).run()
+else:
+    uvicorn.Server(config).run(sockets=[sock])
+"""
+
+
+class Server:
+    """OAO under uvicorn with W worker processes, in its own process group.
+
+    plain_cli=True runs the stock `uvicorn oao.app:create_app --factory --workers W`."""
+
+    def __init__(self, *, database_url: str, workers: int, plain_cli: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="oao-bench-server.", suffix=".log")[1])
         env = dict(os.environ, OAO_DATABASE_URL=database_url, OAO_EMBEDDED_WORKER="false", OAO_LOG_LEVEL="WARNING")
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "oao.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        if plain_cli:
+            cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "oao.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
+        else:
+            cmd = [sys.executable, "-c", NODELAY_LAUNCHER, str(self.port), str(workers)]
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(
                 cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -263,7 +291,8 @@ def client_loop(
                 continue
             if counted:
                 stats.quote_s.append(t1 - t0)
-            options = [o for o in q.json()["options"] if o["kind"] == "pickup"]
+            quote = q.json()
+            options = [o for o in quote["options"] if o["kind"] == "pickup"]
             chosen = next((o for o in options if o["pickup_location"]["id"] == store), None)
             chosen = chosen or (options[0] if options else None)
             if chosen is None:
@@ -271,7 +300,7 @@ def client_loop(
                     stats.no_pickup_option += 1
                 continue
             body = {
-                "quote_id": q.json()["id"],
+                "quote_id": quote["id"],
                 "option_id": chosen["id"],
                 "payment_method": "pay_at_pickup",
                 "customer": {"name": f"Bench shopper {n}-{i}"},
@@ -354,6 +383,11 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--pgbench-scale", type=int, default=10)
     p.add_argument("--no-pgbench", action="store_true", help="skip the pgbench baseline")
+    p.add_argument(
+        "--stock-uvicorn",
+        action="store_true",
+        help="run the plain `uvicorn --workers W` CLI, whose connections lack TCP_NODELAY (uvicorn#3149)",
+    )
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     if min(args.clients, args.workers, args.duration, args.merchants, args.stores, args.products) < 1:
@@ -401,7 +435,7 @@ def main() -> None:
             f"{args.stores * args.products} stock rows, loaded in {time.monotonic() - started:.1f} s"
         )
 
-        server = Server(database_url=url, workers=args.workers)
+        server = Server(database_url=url, workers=args.workers, plain_cli=args.stock_uvicorn)
         try:
             server.wait_ready()
             postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
@@ -413,8 +447,13 @@ def main() -> None:
                     "load generator": [os.getpid()],
                 }
 
+            launch = (
+                "the plain `uvicorn --workers` CLI (no TCP_NODELAY)"
+                if args.stock_uvicorn
+                else "uvicorn's supervisor on a TCP_NODELAY socket"
+            )
             print(
-                f"OAO: uvicorn --workers {args.workers} on {server.base}; {args.clients} clients, "
+                f"OAO: {launch} with {args.workers} worker processes on {server.base}; {args.clients} clients, "
                 f"{args.warmup:.0f} s warm-up + {args.duration} s measured ...",
                 flush=True,
             )

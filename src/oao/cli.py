@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -39,8 +40,26 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     if workers > 1 and settings.database_url.startswith("sqlite"):
         raise click.ClickException("Several worker processes need PostgreSQL; SQLite runs with --workers 1.")
     console.print(f"OAO on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)")
-    uvicorn.run("oao.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower())
+    config = uvicorn.Config("oao.app:create_app", factory=True, host=host, port=port, workers=workers,
+                            log_level=settings.log_level.lower())
+    # We bind the socket ourselves with IPPROTO_TCP: uvicorn's own multi-worker
+    # socket is bound with protocol 0, so asyncio never sets TCP_NODELAY on its
+    # connections and each keep-alive request after the first waits ~40 ms for a
+    # delayed ACK (uvicorn issue #3149).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 @main.command(help="Create or upgrade the database schema (Alembic migrations).")

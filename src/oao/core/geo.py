@@ -33,5 +33,13 @@ def cells_within(lat: float, lon: float, radius_km: float) -> list[str]:
     return list(h3.grid_disk(search_cell(lat, lon), rings))
 
 
+def bounding_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float]:
+    """(min_lat, max_lat, min_lon, max_lon) enclosing the circle; a cheap SQL pre-filter."""
+    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    coslat = max(0.01, math.cos(math.radians(lat)))
+    dlon = min(180.0, math.degrees(radius_km / (EARTH_RADIUS_KM * coslat)))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
 def valid_coordinates(lat: float, lon: float) -> bool:
     return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0

@@ -19,7 +19,6 @@ from oao.catalog import service as catalog
 from oao.config import Settings
 from oao.core.auth import Principal
 from oao.core.errors import Gone, InvalidInput, NotFound
-from oao.core.geo import cells_within
 from oao.core.ids import new_id
 from oao.fulfillment.models import Fulfillment, Quote
 from oao.fulfillment.quote import CartItem, Option, QuoteParams, QuoteRequest, Site, Snapshot, quote
@@ -27,8 +26,13 @@ from oao.inventory import service as inventory
 from oao.network import service as network
 from oao.network.models import Location
 
-# How far around the shopper (or the chosen pickup store) sources are looked for.
+# How far around the shopper (or the chosen pickup store) sources are looked for,
+# and how many of the nearest candidates of each sort reach the quoting engine.
 SEARCH_RADIUS_KM = 25.0
+WHOLE_CART_SOURCES = 12
+ANY_LINE_SOURCES = 30
+PER_PRODUCT_SOURCES = 8
+PICKUP_TARGETS = 30
 OPEN_DELIVERY_STATUSES = ("confirmed", "picking")
 
 
@@ -80,24 +84,44 @@ def _workload(session: Session, location_ids: list[str]) -> dict[str, int]:
     return {loc: int(n) for loc, n in rows}
 
 
-def _candidates(session: Session, *, product_ids: list[str], anchors: list[tuple[float, float]],
-                pickup: Location | None) -> list[Location]:
-    """Spatial pre-filter: locations in the H3 cells around the anchors, plus parcel shippers."""
-    stocked = inventory.locations_with_stock(session, product_ids=product_ids)
+def _candidates(session: Session, *, quantities: dict[str, int], destination: tuple[float, float] | None,
+                pickup: Location | None, pickup_search_km: float) -> list[Location]:
+    """Spatial pre-filter: only what can take part in an answer reaches the engine.
+
+    Sources, around the shopper and the chosen pickup store: the nearest places
+    holding the whole cart (so no split is proposed when one place could
+    serve), the nearest holding any of it (alternatives and splits) and, when
+    nobody holds everything, the nearest for each product. Targets: the nearest
+    pickup-accepting places around the shopper, and the chosen store. Plus
+    stocked parcel shippers anywhere. Ranking and limits happen in SQL, so a
+    dense city costs no more than a small one.
+    """
+    product_ids = sorted(quantities)
     found: dict[str, Location] = {}
-    if anchors:
-        cells: set[str] = set()
-        for lat, lon in anchors:
-            cells.update(cells_within(lat, lon, SEARCH_RADIUS_KM))
-        for loc in network.locations_in_cells(session, cells=sorted(cells)):
-            # keep pickup-capable places even without stock: goods can be sent there
-            if loc.id in stocked or loc.accepts_pickups:
-                found[loc.id] = loc
-        for loc in network.shipping_locations(session, location_ids=sorted(stocked)):
+
+    def add(locations: list[Location]) -> None:
+        for loc in locations:
             found[loc.id] = loc
-    else:
-        for loc in network.locations_by_ids(session, location_ids=sorted(stocked)):
-            found[loc.id] = loc
+
+    anchors = [a for a in (destination, (pickup.latitude, pickup.longitude) if pickup else None) if a]
+    if not anchors:
+        add(network.locations_by_ids(session, location_ids=inventory.locations_with_stock(
+            session, product_ids=product_ids)))
+    for lat, lon in anchors:
+        def near(ids: Any, limit: int, lat: float = lat, lon: float = lon) -> list[Location]:
+            return network.locations_near(session, latitude=lat, longitude=lon, radius_km=SEARCH_RADIUS_KM,
+                                          location_ids=ids, limit=limit)
+
+        whole = near(inventory.locations_holding(quantities), WHOLE_CART_SOURCES)
+        add(whole)
+        add(near(inventory.stocked_location_ids(product_ids), ANY_LINE_SOURCES))
+        if not whole and len(quantities) > 1:
+            for product_id, quantity in quantities.items():
+                add(near(inventory.locations_holding({product_id: quantity}), PER_PRODUCT_SOURCES))
+    if destination is not None:
+        add(network.locations_near(session, latitude=destination[0], longitude=destination[1],
+                                   radius_km=pickup_search_km, pickups_only=True, limit=PICKUP_TARGETS))
+        add(network.shipping_locations(session, location_ids=inventory.stocked_location_ids(product_ids)))
     if pickup is not None:
         found[pickup.id] = pickup
     return [loc for loc in found.values() if loc.active]
@@ -116,13 +140,16 @@ def build_quote(session: Session, *, principal: Principal, items: list[ItemIn],
         pickup = network.get_location(session, location_id=pickup_location_id)
         if not pickup.accepts_pickups or not pickup.active:
             raise InvalidInput(f"{pickup.name} does not accept pickups; choose another pickup location.")
-    anchors: list[tuple[float, float]] = []
-    if destination is not None:
-        anchors.append((destination["latitude"], destination["longitude"]))
-    if pickup is not None:
-        anchors.append((pickup.latitude, pickup.longitude))
+    door = (destination["latitude"], destination["longitude"]) if destination is not None else None
+    params = QuoteParams(courier_speed_kmh=settings.courier_speed_kmh, detour_factor=settings.detour_factor,
+                         transfer_handling_minutes=settings.transfer_handling_minutes,
+                         policy=settings.sourcing_policy, hub_delivery=True)
     product_ids = sorted({c.product_id for c in cart})
-    locations = _candidates(session, product_ids=product_ids, anchors=anchors, pickup=pickup)
+    quantities: dict[str, int] = {}
+    for c in cart:
+        quantities[c.product_id] = quantities.get(c.product_id, 0) + c.quantity
+    locations = _candidates(session, quantities=quantities, destination=door, pickup=pickup,
+                            pickup_search_km=params.pickup_search_km)
     by_id = {loc.id: loc for loc in locations}
     workload = _workload(session, list(by_id))
     offers = catalog.active_offers(session, product_ids=product_ids,
@@ -133,11 +160,7 @@ def build_quote(session: Session, *, principal: Principal, items: list[ItemIn],
         sellable=frozenset(offers),
         pickup_partners=frozenset(network.pickup_partners(session)),
     )
-    params = QuoteParams(courier_speed_kmh=settings.courier_speed_kmh, detour_factor=settings.detour_factor,
-                         transfer_handling_minutes=settings.transfer_handling_minutes,
-                         policy=settings.sourcing_policy, hub_delivery=True)
-    request = QuoteRequest(items=tuple(cart), at=when,
-                           destination=(anchors[0] if destination is not None else None),
+    request = QuoteRequest(items=tuple(cart), at=when, destination=door,
                            pickup_location_id=pickup_location_id)
     try:
         options = quote(request, snapshot, params)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from oao.core.errors import Conflict, InsufficientStock, InvalidInput, NotFound
 from oao.core.ids import new_id
@@ -422,6 +423,22 @@ def locations_with_stock(session: Session, *, product_ids: list[str]) -> set[str
     rows = session.scalars(select(StockLevel.location_id).where(StockLevel.product_id.in_(product_ids),
                                                                StockLevel.on_hand > StockLevel.reserved))
     return set(rows)
+
+
+def stocked_location_ids(product_ids: list[str]) -> Select[Any]:
+    """A subquery of locations holding any available unit of these products, for
+    other domains to filter their own queries with (no rows are loaded here)."""
+    return (select(StockLevel.location_id)
+            .where(StockLevel.product_id.in_(product_ids), StockLevel.on_hand > StockLevel.reserved)
+            .distinct())
+
+
+def locations_holding(quantities: dict[str, int]) -> Select[Any]:
+    """A subquery of locations that can supply every line of a cart on their own."""
+    clauses = [and_(StockLevel.product_id == product_id, StockLevel.on_hand - StockLevel.reserved >= quantity)
+               for product_id, quantity in sorted(quantities.items())]
+    return (select(StockLevel.location_id).where(or_(*clauses))
+            .group_by(StockLevel.location_id).having(func.count() == len(clauses)))
 
 
 def require_level(session: Session, *, location_id: str, product_id: str) -> StockLevel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oao.core.db import Base
@@ -25,6 +25,8 @@ class Merchant(Base):
 
 class Location(Base):
     __tablename__ = "locations"
+    # Nearby searches range over latitude and filter longitude from the same index.
+    __table_args__ = (Index("ix_location_lat_lon", "latitude", "longitude"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)

@@ -5,16 +5,17 @@ Keyword-only functions over a Session; they never commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from oao.core.auth import Principal, Role, hash_password, new_token, token_hash, verify_password
 from oao.core.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
-from oao.core.geo import search_cell
+from oao.core.geo import bounding_box, cells_within, haversine_km, search_cell
 from oao.core.ids import new_id
 from oao.core.money import is_currency
 from oao.core.outbox import record_event
@@ -246,6 +247,55 @@ def locations_in_cells(session: Session, *, cells: list[str]) -> list[Location]:
                                 .order_by(Location.id)))
 
 
+WIDE_SEARCH_KM = 10.0
+
+
+def locations_near(session: Session, *, latitude: float, longitude: float, radius_km: float,
+                   location_ids: Collection[str] | Select[Any] | None = None,
+                   pickups_only: bool = False, limit: int | None = None) -> list[Location]:
+    """Active locations within radius_km, optionally among given ids or only pickup-accepting ones.
+
+    The H3 search cells and a bounding box narrow it in SQL (indexed cell
+    column), the exact distance in Python; quoting calls this on every quote.
+    `location_ids` may be a subquery (another domain's filter, applied in SQL).
+    With `limit`, the nearest that many.
+    """
+    min_lat, max_lat, min_lon, max_lon = bounding_box(latitude, longitude, radius_km)
+    query = select(Location).where(Location.active.is_(True), Location.latitude.between(min_lat, max_lat),
+                                   Location.longitude.between(min_lon, max_lon))
+    if radius_km >= WIDE_SEARCH_KM:
+        # Wide circles: the coarse H3 cells are the better index. Narrow ones sit
+        # inside a single cell's neighbourhood, where the lat/lon index wins.
+        query = query.where(Location.search_cell.in_(cells_within(latitude, longitude, radius_km)))
+    if pickups_only:
+        query = query.where(Location.accepts_pickups.is_(True))
+    wanted = None
+    if isinstance(location_ids, Select):
+        query = query.where(Location.id.in_(location_ids))
+    elif location_ids is not None:
+        if not location_ids:
+            return []
+        if len(location_ids) <= 2000:
+            query = query.where(Location.id.in_(sorted(location_ids)))
+        else:  # a huge IN list costs more than filtering the nearby rows here
+            wanted = set(location_ids)
+    if limit is not None:
+        # Nearest first in SQL (flat-earth distance is exact enough to rank a city).
+        coslat = math.cos(math.radians(latitude))
+        flat = ((Location.latitude - latitude) * (Location.latitude - latitude)
+                + (Location.longitude - longitude) * (Location.longitude - longitude) * coslat * coslat)
+        query = query.order_by(flat, Location.id).limit(limit * 2 if wanted is None else None)
+    else:
+        query = query.order_by(Location.id)
+    near = []
+    for loc in session.scalars(query):
+        km = haversine_km(latitude, longitude, loc.latitude, loc.longitude)
+        if km <= radius_km and (wanted is None or loc.id in wanted):
+            near.append((km, loc.id, loc))
+    near.sort(key=lambda item: item[:2])
+    return [loc for _, _, loc in near[:limit]]
+
+
 # --- API keys and staff -------------------------------------------------------------------
 
 def issue_api_key(session: Session, *, merchant_id: str | None, name: str, role: Role,
@@ -384,12 +434,16 @@ def pickup_partners(session: Session) -> set[tuple[str, str]]:
     return {(host, guest) for host, guest in rows}
 
 
-def shipping_locations(session: Session, *, location_ids: Iterable[str]) -> list[Location]:
-    """Which of these locations ship parcels (have a shipping lead time), for quoting."""
+def shipping_locations(session: Session, *, location_ids: Iterable[str] | Select[Any]) -> list[Location]:
+    """Which of these locations ship parcels (have a shipping lead time), for quoting.
+
+    `location_ids` may be a subquery, so a product stocked in thousands of
+    places costs one query, not thousands of bound ids."""
+    base = select(Location).where(Location.active.is_(True), Location.shipping_lead_hours.is_not(None))
+    if isinstance(location_ids, Select):
+        return list(session.scalars(base.where(Location.id.in_(location_ids)).order_by(Location.id)))
     ids = list(location_ids)
     found: list[Location] = []
     for start in range(0, len(ids), 500):
-        found.extend(session.scalars(select(Location).where(Location.id.in_(ids[start:start + 500]),
-                                                            Location.active.is_(True),
-                                                            Location.shipping_lead_hours.is_not(None))))
+        found.extend(session.scalars(base.where(Location.id.in_(ids[start:start + 500]))))
     return found

@@ -105,6 +105,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_locations'))
     )
     with op.batch_alter_table('locations', schema=None) as batch_op:
+        batch_op.create_index('ix_location_lat_lon', ['latitude', 'longitude'], unique=False)
         batch_op.create_index(batch_op.f('ix_locations_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_locations_search_cell'), ['search_cell'], unique=False)
 
@@ -527,6 +528,7 @@ def downgrade() -> None:
     with op.batch_alter_table('locations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_locations_search_cell'))
         batch_op.drop_index(batch_op.f('ix_locations_merchant_id'))
+        batch_op.drop_index('ix_location_lat_lon')
 
     op.drop_table('locations')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
