@@ -129,25 +129,8 @@ def run_pgbench(cluster: PostgresCluster, *, clients: int, duration: int, scale:
 
 # `uvicorn --workers N` as of uvicorn 0.54 binds its listening socket with proto 0, so
 # asyncio never sets TCP_NODELAY on accepted connections and every keep-alive request
-# after the first waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149). This launcher
-# runs uvicorn's own multi-process supervisor on a socket bound with IPPROTO_TCP.
-NODELAY_LAUNCHER = """
-import socket, sys
-import uvicorn
-from uvicorn.supervisors import Multiprocess
-
-port, workers = int(sys.argv[1]), int(sys.argv[2])
-config = uvicorn.Config("oao.app:create_app", factory=True, host="127.0.0.1", port=port, workers=workers,
-                        log_level="warning", access_log=False)
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind(("127.0.0.1", port))
-sock.set_inheritable(True)
-if workers > 1:
-    Multiprocess(config, sockets=[sock]).run()
-else:
-    uvicorn.Server(config).run(sockets=[sock])
-"""
+# after the first waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149). `oao serve`
+# binds its own TCP_NODELAY socket; --stock-uvicorn shows the difference.
 
 
 class Server:
@@ -178,7 +161,8 @@ class Server:
                 "--no-access-log",
             ]
         else:
-            cmd = [sys.executable, "-c", NODELAY_LAUNCHER, str(self.port), str(workers)]
+            oao = str(Path(sys.executable).with_name("oao"))
+            cmd = [oao, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(
                 cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -450,7 +434,7 @@ def main() -> None:
             launch = (
                 "the plain `uvicorn --workers` CLI (no TCP_NODELAY)"
                 if args.stock_uvicorn
-                else "uvicorn's supervisor on a TCP_NODELAY socket"
+                else "`oao serve` (its own TCP_NODELAY socket)"
             )
             print(
                 f"OAO: {launch} with {args.workers} worker processes on {server.base}; {args.clients} clients, "
