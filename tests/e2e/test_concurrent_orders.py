@@ -50,3 +50,34 @@ def test_forty_concurrent_orders_for_the_last_ten_units_sell_exactly_ten(db, set
     with db.unit_of_work() as s:
         level = inventory.get_level(s, location_id=store_id, product_id=product_id)
         assert (level.on_hand, level.reserved) == (10, 10)
+
+
+def test_eight_racing_retries_with_one_idempotency_key_place_one_order(db, settings, clock):
+    with db.unit_of_work() as s:
+        m = f.merchant(s, "FreshHub", at=T0)
+        store = f.location(s, m, "FreshHub Qianjiang", 30.2460, 120.2120, at=T0)
+        p = f.product(s, 302, "Yangmei, 500 g", at=T0, category="fresh", perishable=True, shelf_life_days=3)
+        f.offer(s, m, p, 3900, at=T0)
+        f.stock(s, store, p, 10, at=T0)
+        key = f.api_key(s, m, at=T0)
+        store_id, product_id = store.id, p.id
+
+    app = create_app(settings, db=db, clock=clock, start_worker=False)
+    with serve(app) as base:
+        headers = f.auth(key)
+        quote = httpx.post(f"{base}/api/v1/quotes", headers=headers, json={
+            "lines": [{"product_id": product_id, "quantity": 2}], "pickup_location_id": store_id}).json()
+        body = {"quote_id": quote["id"], "option_id": quote["options"][0]["id"], "payment_method": "pay_at_pickup"}
+
+        def retry(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+                return c.post("/api/v1/orders", headers={"Idempotency-Key": "flaky-network-1"}, json=body)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(retry, range(8)))
+
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1, "every retry got the same order"
+    with db.unit_of_work() as s:
+        level = inventory.get_level(s, location_id=store_id, product_id=product_id)
+        assert level.reserved == 2, "and the stock was reserved once"

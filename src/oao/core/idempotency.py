@@ -56,6 +56,10 @@ def _replay(session: Session, scope: str, key: str, fingerprint: str) -> tuple[i
     return record.status_code, record.response_body
 
 
+class _TwinCommittedFirst(Exception):
+    """Another request with the same key claimed it between our look-up and insert."""
+
+
 def run_idempotent(db: Database, *, scope: str, key: str | None, fingerprint: str, at: datetime,
                    action: Callable[[Session], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
     """Run `action` in one transaction at most once per (scope, key)."""
@@ -73,12 +77,15 @@ def run_idempotent(db: Database, *, scope: str, key: str | None, fingerprint: st
                 record = IdempotencyRecord(id=new_id("idk"), scope=scope, key=key, request_hash=fingerprint,
                                            status_code=None, response_body=None, created_at=at)
                 session.add(record)
-                session.flush()  # claims the key now; a concurrent twin waits here
-                status, body = action(session)
+                try:
+                    session.flush()  # claims the key now; a concurrent twin waits here
+                except IntegrityError:
+                    raise _TwinCommittedFirst() from None
+                status, body = action(session)  # its own errors propagate untouched
                 record.status_code, record.response_body = status, body
                 return status, body
-        except IntegrityError:
-            continue  # a twin committed first: loop and replay its response
+        except _TwinCommittedFirst:
+            continue  # the twin's transaction committed: loop and replay its response
     with db.unit_of_work() as session:
         replay = _replay(session, scope, key, fingerprint)
         if replay is None:
