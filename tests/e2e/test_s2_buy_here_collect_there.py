@@ -41,6 +41,7 @@ def test_the_cake_travels_to_the_home_branch_and_is_handed_over_with_the_code(cl
     incoming = client.get(f"/api/v1/transfers?location_id={net.home_id}&direction=incoming",
                           headers=auth(home_staff)).json()
     assert [t["id"] for t in incoming] == [leg["transfer_id"]]
+    assert incoming[0]["lines"][0]["title"] == "Strawberry birthday cake, 8 inch"
     assert (datetime.fromisoformat(incoming[0]["expected_arrival_at"])
             == datetime.fromisoformat(at_home["legs"][0]["arrive_at"]))
     assert datetime.fromisoformat(leg["promised_at"]) == datetime.fromisoformat(at_home["arrive_at"])

@@ -16,7 +16,15 @@ from oao.fulfillment import lifecycle
 from oao.inventory import service as inventory
 from oao.inventory import transfers
 from oao.inventory.models import StockLevel, StockMovement, Transfer
-from oao.inventory.schemas import AdjustmentIn, MovementOut, ReceiptIn, StockOut, TransferIn, TransferOut
+from oao.inventory.schemas import (
+    AdjustmentIn,
+    MovementOut,
+    ReceiptIn,
+    StockOut,
+    TransferIn,
+    TransferLineOut,
+    TransferOut,
+)
 from oao.inventory.service import LineQty
 from oao.network import service as network
 from oao.orders import service as orders
@@ -30,10 +38,15 @@ def stock_out(level: StockLevel) -> StockOut:
                     updated_at=level.updated_at)
 
 
-def transfer_out(t: Transfer) -> TransferOut:
+def transfer_out(session: Session, t: Transfer) -> TransferOut:
+    products = catalog.products_by_ids(session, product_ids=[line["product_id"] for line in t.lines])
+    lines = [TransferLineOut(product_id=line["product_id"], quantity=line["quantity"],
+                             gtin=products[line["product_id"]].gtin if line["product_id"] in products else "",
+                             title=products[line["product_id"]].title if line["product_id"] in products else "")
+             for line in t.lines]
     return TransferOut(id=t.id, merchant_id=t.merchant_id, from_location_id=t.from_location_id,
                        to_location_id=t.to_location_id, to_merchant_id=t.to_merchant_id, status=t.status,
-                       lines=t.lines, expected_arrival_at=t.expected_arrival_at, fulfillment_id=t.fulfillment_id,
+                       lines=lines, expected_arrival_at=t.expected_arrival_at, fulfillment_id=t.fulfillment_id,
                        note=t.note, created_at=t.created_at, shipped_at=t.shipped_at, received_at=t.received_at)
 
 
@@ -117,7 +130,7 @@ def create_transfer(body: TransferIn, ctx: CtxDep, request: Request,
                                       to_location_id=target.id, to_merchant_id=target.merchant_id,
                                       lines=[LineQty(l.product_id, l.quantity) for l in body.lines],
                                       expected_arrival_at=body.expected_arrival_at, now=ctx.now(), note=body.note)
-        return transfer_out(t)
+        return transfer_out(session, t)
 
     return idempotent(ctx, request, idempotency_key, body, 201, run)
 
@@ -142,13 +155,13 @@ def list_transfers(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)
         _own_location(session, ctx.principal, location_id, acting=False)
         rows = transfers.list_transfers(session, location_id=location_id, merchant_id=None, direction=direction,
                                         status=status)
-        return [transfer_out(t) for t in rows]
+        return [transfer_out(session, t) for t in rows]
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)
 def read_transfer(transfer_id: str, ctx: CtxDep) -> TransferOut:
     with ctx.tx() as session:
-        return transfer_out(_visible_transfer(session, ctx.principal, transfer_id))
+        return transfer_out(session, _visible_transfer(session, ctx.principal, transfer_id))
 
 
 @router.post("/transfers/{transfer_id}/ship", response_model=TransferOut, summary="The goods left the source")
@@ -162,7 +175,7 @@ def ship(transfer_id: str, ctx: CtxDep, request: Request, idempotency_key: Idemp
                                   hold_hours=ctx.settings.pickup_hold_hours)
         else:
             transfers.ship_transfer(session, transfer_id=t.id, now=ctx.now())
-        return transfer_out(t)
+        return transfer_out(session, t)
 
     return idempotent(ctx, request, idempotency_key, None, 200, run)
 
@@ -184,6 +197,6 @@ def receive_transfer(transfer_id: str, ctx: CtxDep, request: Request,
         else:
             _own_location(session, ctx.principal, t.to_location_id, acting=True)
             transfers.receive_transfer(session, transfer_id=t.id, now=ctx.now())
-        return transfer_out(t)
+        return transfer_out(session, t)
 
     return idempotent(ctx, request, idempotency_key, None, 200, run)

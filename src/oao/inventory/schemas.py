@@ -60,6 +60,13 @@ class TransferIn(BaseModel):
     note: str = Field("", max_length=300)
 
 
+class TransferLineOut(BaseModel):
+    product_id: str
+    quantity: int
+    gtin: str = ""
+    title: str = Field("", description="So the receiving store knows what to expect.")
+
+
 class TransferOut(BaseModel):
     id: str
     merchant_id: str
@@ -67,7 +74,7 @@ class TransferOut(BaseModel):
     to_location_id: str
     to_merchant_id: str
     status: Literal["requested", "in_transit", "received", "cancelled"]
-    lines: list[TransferLineIn]
+    lines: list[TransferLineOut]
     expected_arrival_at: datetime
     fulfillment_id: str | None
     note: str
