@@ -87,3 +87,12 @@ def test_asking_for_more_than_is_in_stock_gives_no_option_and_says_so(client, ke
         "lines": [{"gtin": "6900000006016", "quantity": 4}], "destination": HOME})
     assert quote.status_code == 201
     assert quote.json()["options"] == [] and "No store" in quote.json()["message"]
+
+
+def test_a_retried_quote_with_the_same_key_returns_the_same_quote(client, key):
+    headers = {**auth(key), "Idempotency-Key": "quote-1"}
+    body = {"lines": [{"gtin": "6900000006016", "quantity": 1}], "destination": HOME}
+    first = client.post("/api/v1/quotes", headers=headers, json=body)
+    again = client.post("/api/v1/quotes", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]

@@ -42,8 +42,8 @@ def fulfillment_out(f: Fulfillment, *, show_code: bool) -> FulfillmentOut:
 
 @router.post("/quotes", response_model=QuoteOut, status_code=201,
              summary="Every way to receive a cart, with time and fee")
-def create_quote(body: QuoteIn, ctx: CtxDep) -> QuoteOut:
-    with ctx.tx() as session:
+def create_quote(body: QuoteIn, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
+    def run(session: Session) -> QuoteOut:
         record = fulfillment.build_quote(
             session, principal=ctx.principal,
             items=[ItemIn(quantity=l.quantity, product_id=l.product_id, gtin=l.gtin, merchant_id=l.merchant_id)
@@ -51,6 +51,8 @@ def create_quote(body: QuoteIn, ctx: CtxDep) -> QuoteOut:
             destination=body.destination.model_dump() if body.destination else None,
             pickup_location_id=body.pickup_location_id, at=body.at, now=ctx.now(), settings=ctx.settings)
         return quote_out(record)
+
+    return idempotent(ctx, request, idempotency_key, body, 201, run)
 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteOut)
