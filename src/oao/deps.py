@@ -38,6 +38,11 @@ class Ctx:
         with self.db.unit_of_work() as session:
             yield session
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.db.read() as session:
+            yield session
+
 
 def app_state(request: Request) -> tuple[Database, Clock, Settings]:
     state = request.app.state
@@ -49,7 +54,7 @@ def get_ctx(request: Request, authorization: Annotated[str | None, Header()] = N
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("Send `Authorization: Bearer <API key or session token>`.")
     token = authorization.split(" ", 1)[1].strip()
-    with db.unit_of_work() as session:
+    with db.read() as session:
         principal = network_service.authenticate(session, token=token, now=clock.now())
     return Ctx(principal=principal, db=db, clock=clock, settings=settings)
 

@@ -68,7 +68,7 @@ def search_products(ctx: CtxDep, q: Annotated[str | None, Query(max_length=200,
                                                                             "or a GTIN")] = None,
                     category: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> ProductPage:
     """Search the shared catalog, one page at a time."""
-    with ctx.tx() as s:
+    with ctx.read() as s:
         found, next_cursor = service.search_products(s, q=q, category=category, limit=limit, cursor=cursor)
         return ProductPage(items=[ProductOut.model_validate(p) for p in found], next_cursor=next_cursor)
 
@@ -76,13 +76,13 @@ def search_products(ctx: CtxDep, q: Annotated[str | None, Query(max_length=200,
 @router.get("/products/by-gtin/{gtin}", response_model=ProductOut, responses=PROBLEMS)
 def product_by_gtin(gtin: str, ctx: CtxDep) -> ProductOut:
     """Find a product by any form of its GTIN (a scanned EAN-13 or UPC-A finds the same product)."""
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return ProductOut.model_validate(service.product_by_gtin(s, gtin=gtin))
 
 
 @router.get("/products/{product_id}", response_model=ProductOut, responses=PROBLEMS)
 def get_product(product_id: str, ctx: CtxDep) -> ProductOut:
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return ProductOut.model_validate(service.get_product(s, product_id=product_id))
 
 
@@ -112,7 +112,7 @@ def list_offers(ctx: CtxDep, product_id: str | None = None, merchant_id: str | N
     scope = merchant_id or (None if principal.is_network_admin else principal.merchant_id)
     if scope is None and not principal.is_network_admin:
         return OfferPage(items=[], next_cursor=None)
-    with ctx.tx() as s:
+    with ctx.read() as s:
         found, next_cursor = service.list_offers(s, merchant_id=scope, product_id=product_id, limit=limit,
                                                  cursor=cursor)
         return OfferPage(items=[OfferOut.model_validate(o) for o in found], next_cursor=next_cursor)
@@ -120,7 +120,7 @@ def list_offers(ctx: CtxDep, product_id: str | None = None, merchant_id: str | N
 
 @router.get("/offers/{offer_id}", response_model=OfferOut, responses=PROBLEMS)
 def get_offer(offer_id: str, ctx: CtxDep) -> OfferOut:
-    with ctx.tx() as s:
+    with ctx.read() as s:
         offer = service.get_offer(s, offer_id=offer_id)
         ctx.principal.ensure_merchant(offer.merchant_id, "offer", offer_id)
         return OfferOut.model_validate(offer)

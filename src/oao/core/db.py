@@ -94,7 +94,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take a plain (deferred) BEGIN: in WAL mode they read a snapshot
+        # and never wait for, nor block, the single writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "oao_read_only"
 
 
 class Database:
@@ -104,6 +109,8 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                           expire_on_commit=False, autoflush=False)
 
     @property
     def dialect(self) -> str:
@@ -119,6 +126,18 @@ class Database:
         except BaseException:
             session.rollback()
             raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads; on SQLite it neither waits for nor blocks writers."""
+        session = self._read_sessions()
+        try:
+            yield session
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("a read-only unit of work tried to write")
+            session.rollback()
         finally:
             session.close()
 

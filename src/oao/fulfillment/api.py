@@ -57,14 +57,14 @@ def create_quote(body: QuoteIn, ctx: CtxDep, request: Request, idempotency_key: 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteOut)
 def read_quote(quote_id: str, ctx: CtxDep) -> QuoteOut:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         return quote_out(fulfillment.get_quote(session, quote_id=quote_id, principal=ctx.principal))
 
 
 @router.get("/fulfillments", response_model=list[FulfillmentOut], summary="A store's work queue")
 def work_queue(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)],
                status: Annotated[list[str] | None, Query()] = None) -> list[FulfillmentOut]:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         location = network.get_location(session, location_id=location_id)
         ctx.principal.ensure_merchant(location.merchant_id, "location", location_id)
         rows = lifecycle.queue(session, location_id=location_id, statuses=status)
@@ -73,7 +73,7 @@ def work_queue(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)],
 
 @router.get("/fulfillments/{fulfillment_id}", response_model=FulfillmentOut)
 def read_fulfillment(fulfillment_id: str, ctx: CtxDep) -> FulfillmentOut:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         f = lifecycle.get_visible(session, fulfillment_id=fulfillment_id, principal=ctx.principal)
         return fulfillment_out(f, show_code=ctx.principal.can_see_merchant(f.merchant_id))
 
@@ -139,7 +139,7 @@ def handover(location_id: str, body: HandoverIn, ctx: CtxDep, request: Request,
 def pickup_code_image(fulfillment_id: str, fmt: str, ctx: CtxDep) -> Response:
     if fmt not in ("svg", "png"):
         raise NotFound("Pickup codes are served as .svg or .png.")
-    with ctx.tx() as session:
+    with ctx.read() as session:
         f = lifecycle.get_visible(session, fulfillment_id=fulfillment_id, principal=ctx.principal)
         if not ctx.principal.can_see_merchant(f.merchant_id):
             raise NotFound(f"No fulfillment {fulfillment_id!r}.")

@@ -62,7 +62,7 @@ def _own_location(session: Session, principal: Principal, location_id: str, *, a
 def list_stock(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)],
                product_id: Annotated[str | None, Query(max_length=40)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[StockOut]:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         _own_location(session, ctx.principal, location_id, acting=False)
         query = select(StockLevel).where(StockLevel.location_id == location_id)
         if product_id:
@@ -104,7 +104,7 @@ def adjust(body: AdjustmentIn, ctx: CtxDep, request: Request, idempotency_key: I
 def movements(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)],
               product_id: Annotated[str | None, Query(max_length=40)] = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[MovementOut]:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         _own_location(session, ctx.principal, location_id, acting=False)
         query = select(StockMovement).where(StockMovement.location_id == location_id)
         if product_id:
@@ -151,7 +151,7 @@ def list_transfers(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)
                    direction: Literal["incoming", "outgoing", "any"] = "any",
                    status: Literal["requested", "in_transit", "received", "cancelled"] | None = None
                    ) -> list[TransferOut]:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         _own_location(session, ctx.principal, location_id, acting=False)
         rows = transfers.list_transfers(session, location_id=location_id, merchant_id=None, direction=direction,
                                         status=status)
@@ -160,7 +160,7 @@ def list_transfers(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)
 def read_transfer(transfer_id: str, ctx: CtxDep) -> TransferOut:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         return transfer_out(session, _visible_transfer(session, ctx.principal, transfer_id))
 
 

@@ -76,14 +76,14 @@ def list_merchants(ctx: CtxDep) -> list[MerchantOut]:
     principal = ctx.principal
     if not principal.is_network_admin and principal.merchant_id is None:
         return []
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return [MerchantOut.model_validate(m) for m in service.list_merchants(s, merchant_id=_scope(principal))]
 
 
 @router.get("/merchants/{merchant_id}", response_model=MerchantOut, responses=PROBLEMS)
 def get_merchant(merchant_id: str, ctx: CtxDep) -> MerchantOut:
     ctx.principal.ensure_merchant(merchant_id, "merchant", merchant_id)
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return MerchantOut.model_validate(service.get_merchant(s, merchant_id=merchant_id))
 
 
@@ -109,7 +109,7 @@ def list_locations(ctx: CtxDep, merchant_id: str | None = None,
     scope = merchant_id or _scope(principal)
     if scope is None and not principal.is_network_admin:
         return []
-    with ctx.tx() as s:
+    with ctx.read() as s:
         found = service.list_locations(s, merchant_id=scope, kinds=list(kind) if kind else None,
                                        include_inactive=include_inactive)
         return [LocationOut.model_validate(loc) for loc in found]
@@ -117,7 +117,7 @@ def list_locations(ctx: CtxDep, merchant_id: str | None = None,
 
 @router.get("/locations/{location_id}", response_model=LocationOut, responses=PROBLEMS)
 def get_location(location_id: str, ctx: CtxDep) -> LocationOut:
-    with ctx.tx() as s:
+    with ctx.read() as s:
         location = service.get_location(s, location_id=location_id)
         ctx.principal.ensure_merchant(location.merchant_id, "location", location_id)
         return LocationOut.model_validate(location)
@@ -183,7 +183,7 @@ def list_api_keys(ctx: CtxDep) -> list[ApiKeyOut]:
     principal = ctx.principal
     if not principal.is_network_admin:
         principal.ensure_admin_of(principal.merchant_id)
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return [ApiKeyOut.model_validate(k) for k in service.list_api_keys(s, merchant_id=_scope(principal))]
 
 
@@ -220,7 +220,7 @@ def list_staff_users(ctx: CtxDep) -> list[StaffUserOut]:
     principal = ctx.principal
     if not principal.is_network_admin:
         principal.ensure_admin_of(principal.merchant_id)
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return [StaffUserOut.model_validate(u) for u in service.list_staff_users(s, merchant_id=_scope(principal))]
 
 
@@ -248,13 +248,13 @@ def list_agreements(ctx: CtxDep) -> list[AgreementOut]:
     principal = ctx.principal
     if not principal.is_network_admin and principal.merchant_id is None:
         return []
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return [AgreementOut.model_validate(a) for a in service.list_agreements(s, merchant_id=_scope(principal))]
 
 
 @router.get("/partner-agreements/{agreement_id}", response_model=AgreementOut, responses=PROBLEMS)
 def get_agreement(agreement_id: str, ctx: CtxDep) -> AgreementOut:
-    with ctx.tx() as s:
+    with ctx.read() as s:
         agreement = service.get_agreement(s, agreement_id=agreement_id)
         _ensure_party(ctx.principal, agreement)
         return AgreementOut.model_validate(agreement)

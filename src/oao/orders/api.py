@@ -47,14 +47,14 @@ def place_order(body: OrderIn, ctx: CtxDep, request: Request,
 @router.get("/orders", response_model=list[OrderOut])
 def list_orders(ctx: CtxDep, status: Annotated[str | None, Query(max_length=20)] = None,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[OrderOut]:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         return [order_out(session, o) for o in orders.list_orders(session, principal=ctx.principal,
                                                                    status=status, limit=limit)]
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def read_order(order_id: str, ctx: CtxDep) -> OrderOut:
-    with ctx.tx() as session:
+    with ctx.read() as session:
         return order_out(session, orders.get_order(session, order_id=order_id, principal=ctx.principal))
 
 

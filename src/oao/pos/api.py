@@ -56,7 +56,7 @@ def list_registers(ctx: CtxDep,
                    merchant_id: Annotated[str | None, Query(description="network admins: one merchant's")] = None,
                    ) -> list[RegisterOut]:
     """Your merchant's registers."""
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return [RegisterOut.model_validate(r) for r in
                 service.list_registers(s, principal=ctx.principal, location_id=location_id,
                                        merchant_id=merchant_id)]
@@ -64,7 +64,7 @@ def list_registers(ctx: CtxDep,
 
 @router.get("/pos/registers/{register_id}", response_model=RegisterOut, responses=PROBLEMS)
 def get_register(register_id: str, ctx: CtxDep) -> RegisterOut:
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return RegisterOut.model_validate(service.get_register(s, principal=ctx.principal,
                                                                register_id=register_id))
 
@@ -97,5 +97,5 @@ def record_sale(body: SaleIn, ctx: CtxDep, request: Request, idempotency_key: Id
 @router.get("/pos/sales/{sale_id}", response_model=Receipt, responses=PROBLEMS)
 def get_sale(sale_id: str, ctx: CtxDep) -> Receipt:
     """The receipt of a recorded sale (by its OAO id)."""
-    with ctx.tx() as s:
+    with ctx.read() as s:
         return service.receipt(s, sale=service.get_sale(s, principal=ctx.principal, sale_id=sale_id))
