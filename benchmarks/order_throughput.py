@@ -246,43 +246,73 @@ class ClientStats:
 
 
 def client_loop(
-    n: int, base: str, network: Network, window: tuple[float, float], stop_at: float, seed: int, stats: ClientStats
+    n: int,
+    base: str,
+    network: Network,
+    window: tuple[float, float],
+    stop_at: float,
+    seed: int,
+    stats: ClientStats,
+    orders_only: bool = False,
 ) -> None:
     rng = random.Random(seed * 1000 + n)
     start, end = window
     headers = {"Authorization": f"Bearer {network.api_key}"}
     with httpx.Client(base_url=base + "/api/v1", headers=headers, timeout=60) as http:
         i = 0
+        # --orders-only: a few carts per client, each quoted once (a quote stays valid
+        # for 10 minutes), then ordered again and again: order placement alone.
+        carts = [
+            (
+                [
+                    {"product_id": p, "quantity": rng.randint(1, 2)}
+                    for p in rng.sample(network.product_ids, rng.randint(1, 3))
+                ],
+                rng.choice(network.store_ids),
+            )
+            for _ in range(10)
+        ]
+        quoted: dict[int, tuple[dict, dict]] = {}
         while time.monotonic() < stop_at:
             i += 1
-            lines = [
-                {"product_id": p, "quantity": rng.randint(1, 2)}
-                for p in rng.sample(network.product_ids, rng.randint(1, 3))
-            ]
-            store = rng.choice(network.store_ids)
+            if orders_only:
+                which = i % len(carts)
+                lines, store = carts[which]
+            else:
+                lines = [
+                    {"product_id": p, "quantity": rng.randint(1, 2)}
+                    for p in rng.sample(network.product_ids, rng.randint(1, 3))
+                ]
+                store = rng.choice(network.store_ids)
             t0 = time.monotonic()
-            try:
-                q = http.post("/quotes", json={"lines": lines, "pickup_location_id": store})
-            except httpx.HTTPError as exc:
-                if start <= time.monotonic() <= end:
-                    stats.quote_errors[type(exc).__name__] += 1
-                continue
-            t1 = time.monotonic()
-            counted = start <= t1 <= end
-            if q.status_code != 201:
+            if orders_only and which in quoted:
+                quote, chosen = quoted[which]
+                t1 = t0
+            else:
+                try:
+                    q = http.post("/quotes", json={"lines": lines, "pickup_location_id": store})
+                except httpx.HTTPError as exc:
+                    if start <= time.monotonic() <= end:
+                        stats.quote_errors[type(exc).__name__] += 1
+                    continue
+                t1 = time.monotonic()
+                counted = start <= t1 <= end
+                if q.status_code != 201:
+                    if counted:
+                        stats.quote_errors[str(q.status_code)] += 1
+                    continue
                 if counted:
-                    stats.quote_errors[str(q.status_code)] += 1
-                continue
-            if counted:
-                stats.quote_s.append(t1 - t0)
-            quote = q.json()
-            options = [o for o in quote["options"] if o["kind"] == "pickup"]
-            chosen = next((o for o in options if o["pickup_location"]["id"] == store), None)
-            chosen = chosen or (options[0] if options else None)
-            if chosen is None:
-                if counted:
-                    stats.no_pickup_option += 1
-                continue
+                    stats.quote_s.append(t1 - t0)
+                quote = q.json()
+                options = [o for o in quote["options"] if o["kind"] == "pickup"]
+                chosen = next((o for o in options if o["pickup_location"]["id"] == store), None)
+                chosen = chosen or (options[0] if options else None)
+                if chosen is None:
+                    if counted:
+                        stats.no_pickup_option += 1
+                    continue
+                if orders_only:
+                    quoted[which] = (quote, chosen)
             body = {
                 "quote_id": quote["id"],
                 "option_id": chosen["id"],
@@ -315,12 +345,15 @@ def run_load(
     duration: float,
     seed: int,
     cpu_groups: Callable[[], dict[str, list[int]]],
+    orders_only: bool = False,
 ) -> tuple[ClientStats, float, dict[str, float]]:
     now = time.monotonic()
     window = (now + warmup, now + warmup + duration)
     per_client = [ClientStats() for _ in range(clients)]
     threads = [
-        threading.Thread(target=client_loop, args=(n, base, network, window, window[1], seed, st), daemon=True)
+        threading.Thread(
+            target=client_loop, args=(n, base, network, window, window[1], seed, st, orders_only), daemon=True
+        )
         for n, st in enumerate(per_client)
     ]
     for t in threads:
@@ -371,6 +404,11 @@ def parse_args() -> argparse.Namespace:
         "--stock-uvicorn",
         action="store_true",
         help="run the plain `uvicorn --workers W` CLI, whose connections lack TCP_NODELAY (uvicorn#3149)",
+    )
+    p.add_argument(
+        "--orders-only",
+        action="store_true",
+        help="measure order placement alone: each client quotes a few carts once, then orders from them",
     )
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
@@ -435,7 +473,7 @@ def main() -> None:
                 "the plain `uvicorn --workers` CLI (no TCP_NODELAY)"
                 if args.stock_uvicorn
                 else "`oao serve` (its own TCP_NODELAY socket)"
-            )
+            ) + ("; orders only (carts quoted once per client)" if args.orders_only else "; a quote before every order")
             print(
                 f"OAO: {launch} with {args.workers} worker processes on {server.base}; {args.clients} clients, "
                 f"{args.warmup:.0f} s warm-up + {args.duration} s measured ...",
@@ -449,6 +487,7 @@ def main() -> None:
                 duration=args.duration,
                 seed=args.seed,
                 cpu_groups=groups,
+                orders_only=args.orders_only,
             )
         finally:
             server.close()
@@ -462,7 +501,8 @@ def main() -> None:
     )
     print(format_summary("POST /quotes", summary_ms(stats.quote_s)))
     print(format_summary("POST /orders", summary_ms(stats.order_s)))
-    print(format_summary("quote + order round trip", summary_ms(stats.round_trip_s)))
+    if not args.orders_only:
+        print(format_summary("quote + order round trip", summary_ms(stats.round_trip_s)))
     print(
         f"  quote errors by status: {dict(stats.quote_errors) or 'none'}; "
         f"order errors by status: {dict(stats.order_errors) or 'none'}; "
