@@ -14,21 +14,28 @@ from tests.live import serve
 pytestmark = pytest.mark.slow
 
 
-def test_forty_concurrent_orders_for_the_last_ten_units_sell_exactly_ten(db, settings, clock):
+def _store_with_ten_units(db) -> tuple[str, str, str]:
+    """A fresh-food store with the last 10 units of one product; (api key, store id, product id)."""
     with db.unit_of_work() as s:
         m = f.merchant(s, "FreshHub", at=T0)
         store = f.location(s, m, "FreshHub Qianjiang", 30.2460, 120.2120, at=T0)
         p = f.product(s, 301, "Hairy crab, 250 g", at=T0, category="fresh", perishable=True, shelf_life_days=2)
         f.offer(s, m, p, 8800, at=T0)
         f.stock(s, store, p, 10, at=T0)
-        key = f.api_key(s, m, at=T0)
-        store_id, product_id = store.id, p.id
+        return f.api_key(s, m, at=T0), store.id, p.id
 
+
+def _quote(base: str, headers: dict[str, str], store_id: str, product_id: str, quantity: int) -> dict:
+    return httpx.post(f"{base}/api/v1/quotes", headers=headers, json={
+        "lines": [{"product_id": product_id, "quantity": quantity}], "pickup_location_id": store_id}).json()
+
+
+def test_forty_concurrent_orders_for_the_last_ten_units_sell_exactly_ten(db, settings, clock):
+    key, store_id, product_id = _store_with_ten_units(db)
     app = create_app(settings, db=db, clock=clock, start_worker=False)
     with serve(app) as base:
         headers = f.auth(key)
-        quote = httpx.post(f"{base}/api/v1/quotes", headers=headers, json={
-            "lines": [{"product_id": product_id, "quantity": 1}], "pickup_location_id": store_id}).json()
+        quote = _quote(base, headers, store_id, product_id, 1)
         option = next(o for o in quote["options"] if o["pickup_location"]["id"] == store_id)
 
         def shopper(n: int) -> httpx.Response:
@@ -53,20 +60,11 @@ def test_forty_concurrent_orders_for_the_last_ten_units_sell_exactly_ten(db, set
 
 
 def test_eight_racing_retries_with_one_idempotency_key_place_one_order(db, settings, clock):
-    with db.unit_of_work() as s:
-        m = f.merchant(s, "FreshHub", at=T0)
-        store = f.location(s, m, "FreshHub Qianjiang", 30.2460, 120.2120, at=T0)
-        p = f.product(s, 302, "Yangmei, 500 g", at=T0, category="fresh", perishable=True, shelf_life_days=3)
-        f.offer(s, m, p, 3900, at=T0)
-        f.stock(s, store, p, 10, at=T0)
-        key = f.api_key(s, m, at=T0)
-        store_id, product_id = store.id, p.id
-
+    key, store_id, product_id = _store_with_ten_units(db)
     app = create_app(settings, db=db, clock=clock, start_worker=False)
     with serve(app) as base:
         headers = f.auth(key)
-        quote = httpx.post(f"{base}/api/v1/quotes", headers=headers, json={
-            "lines": [{"product_id": product_id, "quantity": 2}], "pickup_location_id": store_id}).json()
+        quote = _quote(base, headers, store_id, product_id, 2)
         body = {"quote_id": quote["id"], "option_id": quote["options"][0]["id"], "payment_method": "pay_at_pickup"}
 
         def retry(_: int) -> httpx.Response:
