@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from oao.catalog.gtin import InvalidGtin, normalise_gtin
 from oao.catalog.models import Offer, Product
 from oao.catalog.schemas import CHANNELS, check_channel_prices, check_currency, check_price
+from oao.core.db import get_or_404
 from oao.core.errors import Conflict, InvalidInput, NotFound
 from oao.core.ids import new_id
 from oao.core.outbox import record_event
@@ -84,10 +85,7 @@ def create_product(session: Session, *, gtin: str, title: str, now: datetime, br
 
 
 def get_product(session: Session, *, product_id: str) -> Product:
-    product = session.get(Product, product_id)
-    if product is None:
-        raise NotFound(f"No product {product_id!r}.")
-    return product
+    return get_or_404(session, Product, product_id, "product")
 
 
 def product_by_gtin(session: Session, *, gtin: str) -> Product:
@@ -194,10 +192,7 @@ def upsert_offer(session: Session, *, merchant_id: str, product_id: str, price_m
 
 
 def get_offer(session: Session, *, offer_id: str) -> Offer:
-    offer = session.get(Offer, offer_id)
-    if offer is None:
-        raise NotFound(f"No offer {offer_id!r}.")
-    return offer
+    return get_or_404(session, Offer, offer_id, "offer")
 
 
 def list_offers(session: Session, *, merchant_id: str | None, product_id: str | None = None,

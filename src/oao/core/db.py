@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from oao.core.errors import NotFound
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -26,6 +30,14 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def get_or_404(session: Session, model: type[T], ident: str, what: str) -> T:
+    """The row with this primary key, or a 404 problem naming what was looked for."""
+    row = session.get(model, ident)
+    if row is None:
+        raise NotFound(f"No {what} {ident!r}.")
+    return row
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from oao.core.auth import Principal, Role
+from oao.core.db import get_or_404
 from oao.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from oao.core.ids import new_id
 from oao.core.outbox import record_event
@@ -109,10 +110,7 @@ def confirm(session: Session, *, fulfillment: Fulfillment, now: datetime) -> Non
 
 
 def get(session: Session, *, fulfillment_id: str) -> Fulfillment:
-    f = session.get(Fulfillment, fulfillment_id)
-    if f is None:
-        raise NotFound(f"No fulfillment {fulfillment_id!r}.")
-    return f
+    return get_or_404(session, Fulfillment, fulfillment_id, "fulfillment")
 
 
 def visible_to(principal: Principal, f: Fulfillment, pickup_merchant_id: str | None) -> bool:

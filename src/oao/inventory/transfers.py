@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from oao.core.errors import InvalidInput, InvalidState, NotFound
+from oao.core.db import get_or_404
+from oao.core.errors import InvalidInput, InvalidState
 from oao.core.ids import new_id
 from oao.core.outbox import record_event
 from oao.inventory import service as stock
@@ -59,10 +60,7 @@ def create_transfer(session: Session, *, merchant_id: str, from_location_id: str
 
 
 def get_transfer(session: Session, *, transfer_id: str) -> Transfer:
-    transfer = session.get(Transfer, transfer_id)
-    if transfer is None:
-        raise NotFound(f"No transfer {transfer_id!r}.")
-    return transfer
+    return get_or_404(session, Transfer, transfer_id, "transfer")
 
 
 def _reference(transfer: Transfer) -> str:

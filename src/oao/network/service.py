@@ -14,6 +14,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from oao.core.auth import Principal, Role, hash_password, new_token, token_hash, verify_password
+from oao.core.db import get_or_404
 from oao.core.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
 from oao.core.geo import bounding_box, cells_within, haversine_km, search_cell
 from oao.core.ids import new_id
@@ -115,10 +116,7 @@ def create_merchant(session: Session, *, name: str, slug: str, currency: str, no
 
 
 def get_merchant(session: Session, *, merchant_id: str) -> Merchant:
-    merchant = session.get(Merchant, merchant_id)
-    if merchant is None:
-        raise NotFound(f"No merchant {merchant_id!r}.")
-    return merchant
+    return get_or_404(session, Merchant, merchant_id, "merchant")
 
 
 def list_merchants(session: Session, *, merchant_id: str | None) -> list[Merchant]:
@@ -210,10 +208,7 @@ def update_location(session: Session, *, location_id: str, changes: dict[str, An
 
 
 def get_location(session: Session, *, location_id: str) -> Location:
-    location = session.get(Location, location_id)
-    if location is None:
-        raise NotFound(f"No location {location_id!r}.")
-    return location
+    return get_or_404(session, Location, location_id, "location")
 
 
 def list_locations(session: Session, *, merchant_id: str | None, kinds: list[str] | None = None,
@@ -321,10 +316,7 @@ def list_api_keys(session: Session, *, merchant_id: str | None) -> list[ApiKey]:
 
 
 def get_api_key(session: Session, *, key_id: str) -> ApiKey:
-    key = session.get(ApiKey, key_id)
-    if key is None:
-        raise NotFound(f"No API key {key_id!r}.")
-    return key
+    return get_or_404(session, ApiKey, key_id, "API key")
 
 
 def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
@@ -398,10 +390,7 @@ def create_pickup_agreement(session: Session, *, host_merchant_id: str, guest_me
 
 
 def get_agreement(session: Session, *, agreement_id: str) -> PartnerAgreement:
-    agreement = session.get(PartnerAgreement, agreement_id)
-    if agreement is None:
-        raise NotFound(f"No partner agreement {agreement_id!r}.")
-    return agreement
+    return get_or_404(session, PartnerAgreement, agreement_id, "partner agreement")
 
 
 def list_agreements(session: Session, *, merchant_id: str | None) -> list[PartnerAgreement]:

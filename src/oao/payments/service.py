@@ -19,7 +19,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from oao.core.errors import InvalidInput, InvalidState, NotFound
+from oao.core.db import get_or_404
+from oao.core.errors import InvalidInput, InvalidState
 from oao.core.ids import new_id
 from oao.core.money import is_currency
 from oao.core.outbox import record_event
@@ -83,10 +84,7 @@ def record_in_store_payment(session: Session, *, merchant_id: str, amount_minor:
 
 
 def get_intent(session: Session, *, intent_id: str) -> PaymentIntent:
-    intent = session.get(PaymentIntent, intent_id)
-    if intent is None:
-        raise NotFound(f"No payment intent {intent_id!r}.")
-    return intent
+    return get_or_404(session, PaymentIntent, intent_id, "payment intent")
 
 
 def intents_for_order(session: Session, *, order_id: str) -> list[PaymentIntent]:
