@@ -16,7 +16,9 @@ from oao.core.db import Database
 from oao.core.http import install_problem_handlers
 
 # Each domain exposes `router` in its api module; listed here, mounted under /api/v1.
-DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos"]
+DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos", "members", "loyalty", "payments"]
+# Domains with pages of their own expose `router` in a web module, mounted at the root.
+DOMAIN_PAGES = ["members", "payments"]
 
 DESCRIPTION = """
 OAO links independent online shops and physical stores into one retail network.
@@ -54,6 +56,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     install_problem_handlers(app)
     for name in DOMAIN_APIS:
         app.include_router(import_module(f"oao.{name}.api").router, prefix="/api/v1")
+    for name in DOMAIN_PAGES:
+        module = f"oao.{name}.web"
+        try:
+            app.include_router(import_module(module).router)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     from oao.web import pages
 
     pages.mount(app)

@@ -27,6 +27,23 @@ SETTINGS_DOC: dict[str, str] = {
     "OAO_TRANSFER_HANDLING_MINUTES": "handling time added to a store-to-store transfer (default `30`)",
     "OAO_SOURCING_POLICY": "`nearest` (default), `fewest_splits` or `balance_load`",
     "OAO_LOG_LEVEL": "`INFO` (default), `DEBUG`, `WARNING`",
+    "OAO_PUBLIC_URL": "the address shoppers and partners reach this network at: the OpenID Connect issuer, "
+                      "links in QR codes and provider callbacks (default `http://127.0.0.1:8000`)",
+    "OAO_MEMBER_CODE_SECONDS": "how long a member's rotating QR code is valid, at most 60 (default `60`)",
+    "OAO_PAYMENT_PROVIDER": "wallet provider: `sandbox` (default, the built-in test wallet) or `alipay`",
+    "OAO_PAYMENT_CODE_TIMEOUT_SECONDS": "how long a scanned payment code may stay \"user paying\" before "
+                                        "OAO cancels it (default `60`)",
+    "OAO_SANDBOX_WALLET_CHAOS": "the sandbox wallet sends its notifications late, twice and out of order, like "
+                                "real wallets do (default `true`)",
+    "OAO_ALIPAY_APP_ID": "Alipay application id (with `OAO_PAYMENT_PROVIDER=alipay`)",
+    "OAO_ALIPAY_GATEWAY": "Alipay OpenAPI gateway URL (default the production gateway)",
+    "OAO_ALIPAY_PRIVATE_KEY_FILE": "PEM file with the application's RSA private key (signs requests)",
+    "OAO_ALIPAY_PUBLIC_KEY_FILE": "PEM file with Alipay's RSA public key (verifies responses and notifications)",
+    "OAO_EXTERNAL_OIDC_ISSUER": "issuer URL of an external OpenID Connect provider shoppers may log in with "
+                                "(the \"log in with WeChat\" role); unset disables it",
+    "OAO_EXTERNAL_OIDC_CLIENT_ID": "OAO's client id at the external OpenID Connect provider",
+    "OAO_EXTERNAL_OIDC_CLIENT_SECRET": "OAO's client secret at the external OpenID Connect provider",
+    "OAO_EXTERNAL_OIDC_NAME": "the name on the external login button (default `WeChat`)",
 }
 
 
@@ -51,6 +68,19 @@ class Settings:
     transfer_handling_minutes: int = 30
     sourcing_policy: str = "nearest"
     log_level: str = "INFO"
+    public_url: str = "http://127.0.0.1:8000"
+    member_code_seconds: int = 60
+    payment_provider: str = "sandbox"
+    payment_code_timeout_seconds: int = 60
+    sandbox_wallet_chaos: bool = True
+    alipay_app_id: str = ""
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    alipay_private_key_file: str = ""
+    alipay_public_key_file: str = ""
+    external_oidc_issuer: str = ""
+    external_oidc_client_id: str = ""
+    external_oidc_client_secret: str = ""
+    external_oidc_name: str = "WeChat"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -79,6 +109,18 @@ class Settings:
         for name in ("reservation_minutes", "pickup_hold_hours", "quote_ttl_minutes", "worker_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"OAO_{name.upper()} must be positive, not {getattr(self, name)}")
+        if not 1 <= self.member_code_seconds <= 60:
+            raise SettingsError("OAO_MEMBER_CODE_SECONDS must be between 1 and 60")
+        if self.payment_code_timeout_seconds <= 0:
+            raise SettingsError("OAO_PAYMENT_CODE_TIMEOUT_SECONDS must be positive")
+        if self.payment_provider not in ("sandbox", "alipay"):
+            raise SettingsError("OAO_PAYMENT_PROVIDER must be sandbox or alipay")
+        if self.payment_provider == "alipay" and not (self.alipay_app_id and self.alipay_private_key_file
+                                                      and self.alipay_public_key_file):
+            raise SettingsError("OAO_PAYMENT_PROVIDER=alipay needs OAO_ALIPAY_APP_ID, OAO_ALIPAY_PRIVATE_KEY_FILE "
+                                "and OAO_ALIPAY_PUBLIC_KEY_FILE")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError("OAO_PUBLIC_URL must be an http(s) URL")
         if self.courier_speed_kmh <= 0 or self.detour_factor < 1:
             raise SettingsError("OAO_COURIER_SPEED_KMH must be > 0 and OAO_DETOUR_FACTOR >= 1")
 

@@ -1,7 +1,10 @@
 """Events written in the same transaction as the state change that caused them.
 
 Consumers (webhooks, loyalty accrual, insights) read this table later and must
-be idempotent by event id.
+be idempotent by event id. Each consumer marks what it handled in
+`outbox_consumptions`, in the same transaction as its own writes: the row's
+primary key (consumer, event id) is what makes "exactly once" hold when two
+workers race for the same event.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, and_, exists, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from oao.core.db import Base
@@ -36,3 +39,25 @@ def record_event(session: Session, *, type: str, subject_id: str, merchant_id: s
                         payload=payload, occurred_at=at, published_at=None)
     session.add(event)
     return event
+
+
+class OutboxConsumption(Base):
+    __tablename__ = "outbox_consumptions"
+
+    consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consumed_at: Mapped[datetime]
+
+
+def unconsumed(session: Session, *, consumer: str, types: tuple[str, ...], limit: int = 100) -> list[OutboxEvent]:
+    """Events of `types` this consumer has not handled yet, oldest first (claimed with SKIP LOCKED)."""
+    done = exists().where(and_(OutboxConsumption.consumer == consumer, OutboxConsumption.event_id == OutboxEvent.id))
+    query = (select(OutboxEvent).where(OutboxEvent.type.in_(types), ~done).order_by(OutboxEvent.id).limit(limit)
+             .with_for_update(skip_locked=True))
+    return list(session.scalars(query))
+
+
+def mark_consumed(session: Session, *, consumer: str, event_id: str, at: datetime) -> None:
+    """Record that `consumer` handled the event; a second worker doing the same fails on the primary key."""
+    session.add(OutboxConsumption(consumer=consumer, event_id=event_id, consumed_at=at))
+    session.flush()
