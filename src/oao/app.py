@@ -40,9 +40,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if run_worker:
+            from oao.payments.gateway import app_provider_factory
             from oao.worker import Worker
 
-            worker = Worker(db=db, clock=clock, settings=settings)
+            worker = Worker(db=db, clock=clock, settings=settings, provider_factory=app_provider_factory(app.state))
             worker.start_thread()
         try:
             yield

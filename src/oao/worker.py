@@ -1,5 +1,6 @@
 """Background jobs: give back stock of unpaid orders and uncollected pickups,
-clean up expired quotes and old idempotency keys.
+poll wallets for late payments and send refunds, deliver the sandbox wallet's
+notifications, clean up expired quotes and old idempotency keys.
 
 Runs as a thread inside `oao serve` (embedded default) or as `oao worker`
 processes; due rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL so
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -21,7 +23,10 @@ from oao.core.clock import Clock
 from oao.core.db import Database
 from oao.core.idempotency import IdempotencyRecord
 from oao.fulfillment.models import Quote
+from oao.loyalty import service as loyalty
 from oao.orders import service as orders
+from oao.payments import gateway, sandbox
+from oao.payments.gateway import ProviderFactory
 
 log = logging.getLogger("oao.worker")
 
@@ -46,7 +51,22 @@ def _purge_idempotency_keys(session: Session, clock: Clock) -> int:
     return result.rowcount or 0
 
 
+def _accrue_points(session: Session, clock: Clock) -> int:
+    return loyalty.accrue_from_outbox(session, now=clock.now())
+
+
+def _expire_points(session: Session, clock: Clock) -> int:
+    return loyalty.expire_due_points(session, now=clock.now())
+
+
+def _void_expired_holds(session: Session, clock: Clock) -> int:
+    return loyalty.void_expired_holds(session, now=clock.now())
+
+
 JOBS: dict[str, Callable[[Session, Clock], int]] = {
+    "accrue_points": _accrue_points,
+    "expire_points": _expire_points,
+    "void_expired_points_holds": _void_expired_holds,
     "expire_unpaid_orders": _expire_unpaid,
     "expire_uncollected_pickups": _expire_no_shows,
     "purge_expired_quotes": _purge_quotes,
@@ -55,8 +75,17 @@ JOBS: dict[str, Callable[[Session, Clock], int]] = {
 
 
 class Worker:
-    def __init__(self, *, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(self, *, db: Database, clock: Clock, settings: Settings,
+                 provider_factory: ProviderFactory | None = None, http: httpx.Client | None = None) -> None:
         self.db, self.clock, self.settings = db, clock, settings
+        self.http = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.provider_factory = provider_factory or gateway.default_provider_factory(settings, http=self.http)
+        # Jobs that call the outside world (wallet providers) open their own transactions
+        # around the calls, so they get the database, not a session.
+        self.outside_jobs: dict[str, Callable[[], int]] = {
+            "poll_open_payments": lambda: gateway.poll_open_payments(db, clock, settings, self.provider_factory),
+            "deliver_sandbox_notifications": lambda: sandbox.deliver_notifications(db, clock, settings, self.http),
+        }
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -67,6 +96,12 @@ class Worker:
             try:
                 with self.db.unit_of_work() as session:
                     done[name] = job(session, self.clock)
+            except Exception:  # noqa: BLE001 - logged; the next round retries
+                log.exception("job %s failed", name)
+                done[name] = -1
+        for name, outside_job in self.outside_jobs.items():
+            try:
+                done[name] = outside_job()
             except Exception:  # noqa: BLE001 - logged; the next round retries
                 log.exception("job %s failed", name)
                 done[name] = -1

@@ -127,7 +127,7 @@ def test_a_sale_of_two_scanned_items_paid_in_cash_returns_a_receipt_with_change(
                                               (shop.bread, "Rye bread", 1, 600, 600)]
     assert (receipt["currency"], receipt["total_minor"], receipt["tendered_minor"], receipt["change_minor"]) \
         == ("CNY", 3100, 5000, 1900)
-    assert receipt["tenders"] == [{"kind": "cash", "amount_minor": 5000}]
+    assert receipt["tenders"] == [{"kind": "cash", "amount_minor": 5000, "reference": None}]
     assert receipt["member_ref"] == "mem_7"
     assert receipt["payment"]["status"] == "succeeded"
     assert (receipt["payment"]["provider"], receipt["payment"]["method"]) == ("in_store", "cash")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oao.core.db import Base
@@ -22,6 +23,7 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     quote_id: Mapped[str] = mapped_column(String(40))
     option_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str | None] = mapped_column(String(40), index=True)  # the shopper, when a member
     customer_name: Mapped[str] = mapped_column(String(200), default="")
     customer_phone: Mapped[str] = mapped_column(String(40), default="")
     customer_email: Mapped[str] = mapped_column(String(254), default="")
@@ -49,3 +51,37 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
+
+
+class OrderReturn(Base):
+    """Goods of a completed online order brought back to a store (S11), with what was given back."""
+
+    __tablename__ = "order_returns"
+    __table_args__ = (UniqueConstraint("merchant_id", "client_return_id", name="uq_order_return_client_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_return_id: Mapped[str] = mapped_column(String(80))  # the store's id for it; a resend dedupes on it
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))  # the store that took the goods back
+    currency: Mapped[str] = mapped_column(String(3))
+    goods_minor: Mapped[int] = mapped_column(Integer)  # value of the returned lines
+    money_refund_minor: Mapped[int] = mapped_column(Integer)  # back to the original money tenders
+    points_refund_minor: Mapped[int] = mapped_column(Integer)  # value given back as points spent
+    points_reversed: Mapped[int] = mapped_column(Integer, default=0)  # earned points taken back
+    points_restored: Mapped[int] = mapped_column(Integer, default=0)  # spent points given back
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    refunds: Mapped[list[Any]]  # [{"intent_id", "refund_id", "amount_minor", "method"}]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(40))
+
+
+class OrderReturnLine(Base):
+    __tablename__ = "order_return_lines"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    return_id: Mapped[str] = mapped_column(ForeignKey("order_returns.id"), index=True)
+    order_line_id: Mapped[str] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(Integer)

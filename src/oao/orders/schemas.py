@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from oao.fulfillment.schemas import FulfillmentOut
+from oao.payments.schemas import OrderPaymentOut
+
+PaymentMethod = Literal["pay_at_pickup", "pay_on_delivery", "wallet_qr"]
 
 
 class CustomerIn(BaseModel):
@@ -22,13 +25,18 @@ class OrderIn(BaseModel):
     quote_id: str = Field(..., max_length=40)
     option_id: str = Field(..., max_length=40)
     customer: CustomerIn = Field(default_factory=CustomerIn)
-    payment_method: Literal["pay_at_pickup", "pay_on_delivery"] | None = Field(
-        None, description="Agree an in-store tender now; omit to hold the stock until /pay is called.")
+    member_ref: str | None = Field(None, min_length=1, max_length=80,
+                                   description="the shopper's member reference for this merchant (from a scanned "
+                                               "member code or the shared login): points are earned on completion")
+    payment_method: PaymentMethod | None = Field(
+        None, description="Agree an in-store tender now, or `wallet_qr` to pay by wallet (the answer carries "
+                          "the QR; the order is confirmed when the wallet says it is paid); omit to hold the "
+                          "stock until /pay is called.")
 
 
 class PayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    payment_method: Literal["pay_at_pickup", "pay_on_delivery"]
+    payment_method: PaymentMethod
 
 
 class CancelIn(BaseModel):
@@ -37,6 +45,7 @@ class CancelIn(BaseModel):
 
 
 class OrderLineOut(BaseModel):
+    id: str
     product_id: str
     gtin: str
     title: str
@@ -50,6 +59,7 @@ class OrderOut(BaseModel):
     merchant_id: str
     status: Literal["pending_payment", "confirmed", "completed", "cancelled"]
     channel: str
+    member_ref: str | None = Field(None, description="the member's reference for this merchant, if a member")
     currency: str
     subtotal_minor: int
     fees_minor: int
@@ -60,5 +70,57 @@ class OrderOut(BaseModel):
     customer: CustomerIn
     lines: list[OrderLineOut]
     fulfillments: list[FulfillmentOut]
+    payment: OrderPaymentOut | None = Field(None, description="the wallet payment (wallet_qr), if any")
     created_at: datetime
     updated_at: datetime
+
+
+class ReturnLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_line_id: str = Field(..., max_length=40)
+    quantity: int = Field(..., ge=1, le=100_000)
+
+
+class ReturnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    return_id: str = Field(..., min_length=8, max_length=80,
+                           description="the store's own id for this return; resending it replays the return")
+    location_id: str = Field(..., max_length=40, description="the store taking the goods back")
+    lines: list[ReturnLineIn] = Field(..., min_length=1, max_length=200)
+    reason: str = Field("", max_length=200)
+
+
+class ReturnRefundOut(BaseModel):
+    id: str = Field(description="the refund (`rfd_…`), readable under /payments/intents/{intent_id}/refunds")
+    intent_id: str
+    refund_id: str = Field(description="our refund id, the provider's idempotency key for it")
+    amount_minor: int
+    method: str | None
+    provider: str
+    status: str = Field(description="`succeeded` (cash back at the counter, or the wallet confirmed), `pending` "
+                                    "(sent to the wallet; retried until it confirms) or `failed`")
+
+
+class ReturnLineOut(BaseModel):
+    order_line_id: str
+    product_id: str
+    quantity: int
+    amount_minor: int
+
+
+class ReturnOut(BaseModel):
+    id: str
+    return_id: str
+    order_id: str
+    merchant_id: str
+    location_id: str
+    currency: str
+    goods_minor: int = Field(description="value of the returned lines")
+    money_refund_minor: int = Field(description="given back to the original money tenders")
+    points_refund_minor: int = Field(description="the part of the value that was paid in points")
+    points_reversed: int = Field(description="points earned on the returned lines, taken back")
+    points_restored: int = Field(description="points spent on the order, given back")
+    lines: list[ReturnLineOut]
+    refunds: list[ReturnRefundOut]
+    reason: str
+    created_at: datetime

@@ -23,12 +23,16 @@ from oao.core.ids import new_id
 from oao.core.outbox import record_event
 from oao.fulfillment import lifecycle
 from oao.fulfillment import service as fulfillment
+from oao.members import service as members
 from oao.network import service as network
 from oao.orders.models import Order, OrderLine
 from oao.payments import service as payments
 
 # Tenders settled at the counter or the door: the order is confirmed at once.
 IN_STORE_METHODS = ("pay_at_pickup", "pay_on_delivery")
+# Paid online through a wallet: the order waits, stock reserved, until the wallet says it is paid.
+WALLET_METHODS = ("wallet_qr",)
+PAYMENT_METHODS = IN_STORE_METHODS + WALLET_METHODS
 
 
 def _event(session: Session, order: Order, type_: str, now: datetime, **extra: Any) -> None:
@@ -38,9 +42,8 @@ def _event(session: Session, order: Order, type_: str, now: datetime, **extra: A
 
 
 def _check_method(kind: str, method: str) -> None:
-    if method not in IN_STORE_METHODS:
-        raise InvalidInput(f"Unknown payment method {method!r}; use one of {', '.join(IN_STORE_METHODS)} "
-                           "(wallet payments arrive with the payments module).")
+    if method not in PAYMENT_METHODS:
+        raise InvalidInput(f"Unknown payment method {method!r}; use one of {', '.join(PAYMENT_METHODS)}.")
     if method == "pay_at_pickup" and kind != "pickup":
         raise InvalidInput("pay_at_pickup needs a pickup option; use pay_on_delivery for deliveries.")
     if method == "pay_on_delivery" and kind == "pickup":
@@ -64,7 +67,30 @@ def _recheck_prices(session: Session, option: dict[str, Any]) -> None:
                            current_minor=now_price)
 
 
+def _member_of(session: Session, merchant_id: str, member_ref: str | None) -> str | None:
+    """The member this merchant knows by `member_ref` (from a scanned code or the shared login)."""
+    if member_ref is None:
+        return None
+    member_id = members.resolve_member_ref(session, merchant_id=merchant_id, member_ref=member_ref)
+    if member_id is None:
+        raise InvalidInput(f"Member reference {member_ref!r} is not one this merchant was given.")
+    return member_id
+
+
+def _sale_facts(session: Session, order: Order) -> dict[str, Any]:
+    """What loyalty and insights need of a completed order: who bought what, where."""
+    lines = lines_of(session, order_id=order.id)
+    products = catalog.products_by_ids(session, product_ids=[l.product_id for l in lines])
+    legs = lifecycle.of_order(session, order_id=order.id)
+    return {"sale_ref": order.id, "merchant_id": order.merchant_id, "member_id": order.member_id,
+            "channel": "online", "location_id": legs[0].source_location_id if legs else None,
+            "lines": [{"product_id": l.product_id, "category": getattr(products.get(l.product_id), "category", None)
+                       or None, "quantity": l.quantity, "amount_minor": l.unit_price_minor * l.quantity}
+                      for l in lines]}
+
+
 def place_order(session: Session, *, principal: Principal, quote_id: str, option_id: str,
+                member_ref: str | None = None,
                 customer: dict[str, str], payment_method: str | None, now: datetime,
                 settings: Settings) -> Order:
     """Create the order and reserve its stock (all legs or nothing)."""
@@ -80,6 +106,7 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
     order = Order(id=new_id("ord"), merchant_id=seller, channel="online", status="pending_payment",
                   quote_id=quote.id, option_id=option_id, customer_name=customer.get("name", ""),
                   customer_phone=customer.get("phone", ""), customer_email=customer.get("email", ""),
+                  member_id=_member_of(session, seller, member_ref),
                   currency=option["currency"], subtotal_minor=option["subtotal_minor"],
                   fees_minor=option["fee_minor"], total_minor=option["total_minor"],
                   payment_method=payment_method or "undecided",
@@ -107,19 +134,32 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
                                   unit_price_minor=info["unit_price_minor"], currency=order.currency))
     _event(session, order, "order.placed", now, quote_id=quote.id, option_id=option_id, kind=option["kind"])
     if payment_method is not None:
-        pay(session, order=order, payment_method=payment_method, now=now)
+        pay(session, order=order, payment_method=payment_method, now=now, provider=settings.payment_provider)
     session.flush()
     return order
 
 
-def pay(session: Session, *, order: Order, payment_method: str, now: datetime) -> Order:
-    """Agree an in-store tender: the order is confirmed and its stock held until fulfilled."""
+def pay(session: Session, *, order: Order, payment_method: str, now: datetime, provider: str = "sandbox") -> Order:
+    """Agree an in-store tender (the order is confirmed), or open its wallet payment (it waits for it)."""
     if order.status != "pending_payment":
         raise InvalidState(f"Order {order.id} is {order.status}, not awaiting payment.")
     legs = lifecycle.of_order(session, order_id=order.id)
     _check_method(legs[0].kind, payment_method)
     if order.payment_due_at is not None and order.payment_due_at <= now:
         raise InvalidState(f"Order {order.id} was not paid in time and its stock was released; order again.")
+    if payment_method in WALLET_METHODS:
+        # Our order id is the wallet's merchant order number; the charge lives as long as the reservation.
+        intent = payments.open_wallet_intent(
+            session, merchant_id=order.merchant_id, amount_minor=order.total_minor, currency=order.currency,
+            provider=provider, flow="merchant_qr", expires_at=order.payment_due_at or now, now=now,
+            order_id=order.id, location_id=legs[0].source_location_id)
+        if order.payment_method != payment_method:
+            order.payment_method, order.updated_at = payment_method, now
+            _event(session, order, "order.payment_started", now, payment_method=payment_method,
+                   intent_id=intent.id)
+        return order
+    # Changing to an in-store tender: a wallet charge still open must not be paid as well.
+    _cancel_payments(session, order, now, reason="paying in store instead")
     for f in legs:
         lifecycle.confirm(session, fulfillment=f, now=now)
     # Money is taken at the counter or the door: the intent waits for capture until then.
@@ -143,9 +183,39 @@ def _capture_payments(session: Session, order: Order, now: datetime) -> None:
         payments.mark_succeeded(session, intent_id=intent.id, now=now)
 
 
-def _cancel_payments(session: Session, order: Order, now: datetime) -> None:
-    for intent in _open_intents(session, order):
-        payments.cancel_intent(session, intent_id=intent.id, now=now, reason=order.cancel_reason or "cancelled")
+def _cancel_payments(session: Session, order: Order, now: datetime, reason: str | None = None) -> None:
+    """Nothing more is taken; wallet money already taken goes back (sent by payments.gateway after commit)."""
+    reason = reason or order.cancel_reason or "cancelled"
+    for intent in payments.intents_for_order(session, order_id=order.id):
+        if intent.status in payments.OPEN_STATUSES:
+            payments.cancel_intent(session, intent_id=intent.id, now=now, reason=reason)
+        elif intent.status == "succeeded" and intent.out_trade_no is not None:
+            payments.refund_remaining(session, intent_id=intent.id, now=now, reason=f"order cancelled: {reason}")
+
+
+def lock_order(session: Session, *, order_id: str) -> Order | None:
+    """Lock the order row (payments lock an order before its intents, as cancellations do)."""
+    return session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+
+
+def confirm_wallet_payment(session: Session, *, order_id: str, intent_id: str, now: datetime) -> bool:
+    """The wallet paid: confirm the order in the payment's transaction; False if it no longer awaits payment."""
+    order = lock_order(session, order_id=order_id)
+    if order is None or order.status != "pending_payment":
+        return False
+    session.refresh(order)
+    for f in lifecycle.of_order(session, order_id=order.id):
+        lifecycle.confirm(session, fulfillment=f, now=now)
+    order.status, order.payment_method, order.payment_due_at, order.updated_at = (
+        "confirmed", "wallet_qr", None, now)
+    _event(session, order, "order.confirmed", now, payment_method="wallet_qr", intent_id=intent_id)
+    return True
+
+
+def wallet_intent(session: Session, *, order_id: str) -> Any | None:
+    """The order's wallet payment, if it has one (its merchant order number is the order id)."""
+    return next((i for i in payments.intents_for_order(session, order_id=order_id) if i.out_trade_no == order_id),
+                None)
 
 
 def get_order(session: Session, *, order_id: str, principal: Principal) -> Order:
@@ -170,6 +240,9 @@ def list_orders(session: Session, *, principal: Principal, status: str | None, l
 
 def cancel_order(session: Session, *, order: Order, reason: str, now: datetime) -> Order:
     """Cancel what has not left yet; every reservation is released."""
+    # Lock first, as a wallet confirmation does, and see the status it may just have committed.
+    lock_order(session, order_id=order.id)
+    session.refresh(order)
     if order.status == "cancelled":
         return order
     if order.status == "completed":
@@ -192,7 +265,7 @@ def sync_status(session: Session, *, order_id: str, now: datetime) -> Order:
     if order.status == "confirmed" and live and all(f.status == "completed" for f in live):
         order.status, order.updated_at = "completed", now
         _capture_payments(session, order, now)
-        _event(session, order, "order.completed", now)
+        _event(session, order, "order.completed", now, **_sale_facts(session, order))
     elif order.status in ("pending_payment", "confirmed") and not live:
         order.status, order.updated_at = "cancelled", now
         order.cancel_reason = legs[0].cancel_reason if legs else "cancelled"

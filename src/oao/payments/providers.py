@@ -59,6 +59,9 @@ class ChargeResult:
     provider_trade_no: str | None = None
     amount_minor: int | None = None
     message: str = ""
+    # A cancel that found the charge paid gives the money back (Alipay's trade.cancel does):
+    # how much went back to the shopper. Zero for everything else.
+    reversed_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ def record_sale(body: SaleIn, ctx: CtxDep, request: Request, idempotency_key: Id
         sale, created = service.record_sale(
             s, principal=ctx.principal, sale_id=body.sale_id, register_id=body.register_id,
             lines=[ScannedLine(line.gtin, line.quantity) for line in body.lines],
-            tenders=[Tender(t.kind, t.amount_minor) for t in body.tenders],
+            tenders=[Tender(t.kind, t.amount_minor, t.reference()) for t in body.tenders],
             member_ref=body.member_ref, sold_at=body.sold_at, now=ctx.now())
         receipt = service.receipt(s, sale=sale)
         if not created:

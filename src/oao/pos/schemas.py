@@ -13,7 +13,7 @@ from oao.payments.schemas import PaymentIntentOut
 from oao.pos.tenders import MAX_AMOUNT_MINOR, MAX_TENDERS
 
 RegisterKind = Literal["counter", "kiosk", "self_checkout"]
-TenderKind = Literal["cash", "card", "wallet", "voucher", "pay_in_store_other"]
+TenderKind = Literal["cash", "card", "wallet", "voucher", "pay_in_store_other", "points"]
 _SALE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 MAX_LINES = 500
 MAX_QUANTITY = 10_000
@@ -65,6 +65,14 @@ class TenderIn(BaseModel):
     kind: TenderKind
     amount_minor: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR,
                                              description="integer minor units of the sale's currency")]
+    payment_intent_id: str | None = Field(None, min_length=1, max_length=40,
+                                          description="wallet: the succeeded counter payment that took it "
+                                                      "(POST /payments/counter)")
+    hold_id: str | None = Field(None, min_length=1, max_length=80,
+                                description="points: the points hold this tender spends (POST /loyalty/holds)")
+
+    def reference(self) -> str | None:
+        return self.payment_intent_id if self.kind == "wallet" else self.hold_id
 
 
 class SaleIn(BaseModel):
@@ -114,6 +122,7 @@ class ReceiptLine(BaseModel):
 class ReceiptTender(BaseModel):
     kind: TenderKind
     amount_minor: int
+    reference: str | None = Field(None, description="the wallet payment or points hold behind this tender")
 
 
 class Receipt(BaseModel):
@@ -135,4 +144,6 @@ class Receipt(BaseModel):
     tendered_minor: int
     change_minor: int = Field(description="handed back in cash")
     member_ref: str | None
-    payment: PaymentIntentOut | None
+    payment: PaymentIntentOut | None = Field(description="the money taken at the till (cash, card, …), if any")
+    wallet_payments: list[PaymentIntentOut] = Field(default_factory=list,
+                                                    description="wallet payments that paid part of the sale")

@@ -30,6 +30,8 @@ from oao.core.money import Money
 from oao.core.outbox import record_event
 from oao.inventory import service as inventory
 from oao.inventory.service import LineQty
+from oao.loyalty import service as loyalty
+from oao.members import service as members
 from oao.network import service as network
 from oao.payments import service as payments
 from oao.payments.schemas import PaymentIntentOut
@@ -68,8 +70,13 @@ class _PricedLine:
     product_id: str
     gtin: str
     title: str
+    category: str
     quantity: int
     unit_price_minor: int
+
+
+# The sales channel a register's sales count under (loyalty earns double at self-checkout, S3).
+SALES_CHANNEL = {"counter": "till", "kiosk": "kiosk", "self_checkout": "self_checkout"}
 
 
 def channel_for(register_kind: str) -> str:
@@ -206,7 +213,8 @@ def _price(session: Session, *, merchant_id: str, channel: str,
     if len(currencies) != 1:
         raise InvalidInput(f"The scanned items are priced in different currencies ({', '.join(currencies)}); "
                            "one sale is paid in one currency.")
-    priced = [_PricedLine(product_id=pid, gtin=p.gtin, title=p.title, quantity=quantities[pid],
+    priced = [_PricedLine(product_id=pid, gtin=p.gtin, title=p.title, category=p.category or "",
+                          quantity=quantities[pid],
                           unit_price_minor=catalog.price_for(offers[(merchant_id, pid)], channel))
               for pid, p in products.items()]
     return priced, currencies[0]
@@ -243,8 +251,8 @@ def _difference(session: Session, sale: PosSale, request: _SaleRequest) -> str |
     recorded = {_gtin_key(line.gtin): line.quantity for line in _sale_lines(session, sale_id=sale.id)}
     if recorded != _merge_scans(request.lines):
         return "it has different lines"
-    recorded_tenders = sorted((t["kind"], t["amount_minor"]) for t in sale.tenders)
-    if recorded_tenders != sorted((t.kind, t.amount_minor) for t in request.tenders):
+    recorded_tenders = sorted((t["kind"], t["amount_minor"], t.get("reference") or "") for t in sale.tenders)
+    if recorded_tenders != sorted((t.kind, t.amount_minor, t.reference or "") for t in request.tenders):
         return "it has different tenders"
     if sale.member_ref != request.member_ref:
         return "it has a different member"
@@ -279,6 +287,58 @@ def _sell_stock(session: Session, *, sale: PosSale, priced: list[_PricedLine], l
             product_id=short.product_id, gtin=short.gtin, available=available, requested=short.quantity) from None
 
 
+def _member_of(session: Session, *, merchant_id: str, member_ref: str | None) -> str | None:
+    """The member behind the reference this merchant got from a scanned member code (None: not a member)."""
+    if member_ref is None:
+        return None
+    member_id = members.resolve_member_ref(session, merchant_id=merchant_id, member_ref=member_ref)
+    if member_id is None and member_ref.startswith("mr_"):
+        raise InvalidInput(f"Member reference {member_ref!r} is not one this merchant was given; scan the "
+                           "member's code again.")
+    return member_id
+
+
+def _take_payments(session: Session, *, sale: PosSale, settlement_method: str, now: datetime):  # noqa: ANN202
+    """Claim the wallet payments and points holds the tenders name; book the rest as money taken at the till."""
+    by_reference = 0
+    for tender in sale.tenders:
+        if tender["kind"] == "wallet" and tender.get("reference"):
+            payments.attach_to_sale(session, intent_id=tender["reference"], pos_sale_id=sale.id,
+                                    merchant_id=sale.merchant_id, location_id=sale.location_id,
+                                    amount_minor=tender["amount_minor"], currency=sale.currency, now=now)
+            by_reference += tender["amount_minor"]
+        elif tender["kind"] == "points":
+            _spend_points(session, sale=sale, hold_id=tender["reference"], amount_minor=tender["amount_minor"],
+                          now=now)
+            by_reference += tender["amount_minor"]
+    at_till = sale.total_minor - by_reference
+    if at_till <= 0 and by_reference:
+        return None
+    till_kinds = {t["kind"] for t in sale.tenders if not (t["kind"] in ("wallet", "points") and t.get("reference"))}
+    method = settlement_method if not by_reference else (till_kinds.pop() if len(till_kinds) == 1 else "split")
+    return payments.record_in_store_payment(session, merchant_id=sale.merchant_id, amount_minor=at_till,
+                                            currency=sale.currency, method=method, now=now, pos_sale_id=sale.id)
+
+
+def _spend_points(session: Session, *, sale: PosSale, hold_id: str, amount_minor: int, now: datetime) -> None:
+    """Spend the member's held points on this sale; the hold must be this merchant's, for this member and value."""
+    try:
+        hold = loyalty.get_hold(session, hold_id=hold_id)
+    except NotFound:
+        raise InvalidInput(f"No points hold {hold_id!r}; hold the member's points first.") from None
+    if hold.accepting_merchant_id != sale.merchant_id:
+        raise InvalidInput(f"No points hold {hold_id!r}; hold the member's points first.")
+    member_id = _member_of(session, merchant_id=sale.merchant_id, member_ref=sale.member_ref)
+    if member_id is None or member_id != hold.member_id:
+        raise InvalidInput("The points hold belongs to another member than the sale's; scan the member code "
+                           "of the member whose points pay.")
+    value = loyalty.points_value_minor(session, programme_id=hold.programme_id, points=hold.points)
+    if value != amount_minor:
+        raise InvalidInput(f"The points hold is worth {value} {sale.currency} (minor units) but the points tender "
+                           f"says {amount_minor}.", hold_value_minor=value)
+    loyalty.post_hold(session, hold_id=hold_id, now=now, sale_ref=sale.id)
+
+
 def record_sale(session: Session, *, principal: Principal, sale_id: str, register_id: str,
                 lines: list[ScannedLine], tenders: list[Tender], member_ref: str | None = None,
                 sold_at: datetime | None = None, now: datetime) -> tuple[PosSale, bool]:
@@ -309,13 +369,15 @@ def record_sale(session: Session, *, principal: Principal, sale_id: str, registe
         raise InvalidInput(str(exc)) from None
 
     sold_at = sold_at or now
+    member_id = _member_of(session, merchant_id=register.merchant_id, member_ref=member_ref)
     pos_id = new_id("pos")
     sale = PosSale(id=pos_id, client_sale_id=sale_id, merchant_id=register.merchant_id,
                    location_id=location.id, register_id=register.id,
                    receipt_number=_receipt_number(sale_id=pos_id, location=location, sold_at=sold_at),
                    member_ref=member_ref, currency=currency, total_minor=total,
                    change_minor=settlement.change_minor,
-                   tenders=[{"kind": t.kind, "amount_minor": t.amount_minor} for t in settlement.tenders],
+                   tenders=[{"kind": t.kind, "amount_minor": t.amount_minor, "reference": t.reference}
+                            for t in settlement.tenders],
                    sold_at=sold_at, recorded_at=now, recorded_by=principal.id)
     try:
         # Claim the sale_id before touching stock: a racing twin waits here, then fails and replays.
@@ -335,18 +397,21 @@ def record_sale(session: Session, *, principal: Principal, sale_id: str, registe
                                 gtin=p.gtin, title=p.title, quantity=p.quantity,
                                 unit_price_minor=p.unit_price_minor))
     _sell_stock(session, sale=sale, priced=priced, location=location, now=now)
-    intent = payments.record_in_store_payment(session, merchant_id=sale.merchant_id, amount_minor=total,
-                                              currency=currency, method=settlement.method, now=now,
-                                              pos_sale_id=pos_id)
+    intent = _take_payments(session, sale=sale, settlement_method=settlement.method, now=now)
     session.flush()
     record_event(session, type="pos.sale_recorded", subject_id=pos_id, merchant_id=sale.merchant_id,
                  payload={"pos_sale_id": pos_id, "client_sale_id": sale_id, "receipt_number": sale.receipt_number,
                           "location_id": location.id, "register_id": register.id,
-                          "channel": channel_for(register.kind), "member_ref": member_ref,
-                          "currency": currency, "total_minor": total, "payment_intent_id": intent.id,
+                          "sale_ref": pos_id, "merchant_id": sale.merchant_id,
+                          "channel": SALES_CHANNEL[register.kind], "price_channel": channel_for(register.kind),
+                          "member_ref": member_ref, "member_id": member_id,
+                          "currency": currency, "total_minor": total,
+                          "payment_intent_id": intent.id if intent else None,
                           "payment_method": settlement.method, "sold_at": sold_at.isoformat(),
                           "lines": [{"product_id": p.product_id, "gtin": p.gtin, "title": p.title,
-                                     "quantity": p.quantity, "unit_price_minor": p.unit_price_minor,
+                                     "category": p.category or None, "quantity": p.quantity,
+                                     "unit_price_minor": p.unit_price_minor,
+                                     "amount_minor": p.unit_price_minor * p.quantity,
                                      "line_total_minor": p.unit_price_minor * p.quantity} for p in priced]},
                  at=now)
     return sale, True
@@ -366,11 +431,13 @@ def receipt(session: Session, *, sale: PosSale) -> Receipt:
     register = session.get(Register, sale.register_id)
     assert register is not None  # a foreign key guarantees it
     intent = payments.intent_for_sale(session, pos_sale_id=sale.id)
+    wallets = [i for i in payments.intents_for_sale(session, pos_sale_id=sale.id) if i.provider != payments.IN_STORE]
     lines = [ReceiptLine(product_id=line.product_id, gtin=line.gtin, title=line.title, quantity=line.quantity,
                          unit_price_minor=line.unit_price_minor,
                          line_total_minor=line.unit_price_minor * line.quantity)
              for line in _sale_lines(session, sale_id=sale.id)]
-    tenders = [ReceiptTender(kind=t["kind"], amount_minor=t["amount_minor"]) for t in sale.tenders]
+    tenders = [ReceiptTender(kind=t["kind"], amount_minor=t["amount_minor"], reference=t.get("reference"))
+               for t in sale.tenders]
     return Receipt(id=sale.id, sale_id=sale.client_sale_id, receipt_number=sale.receipt_number,
                    merchant_id=sale.merchant_id,
                    store=ReceiptStore(location_id=location.id, name=location.name, address=location.address),
@@ -379,4 +446,5 @@ def receipt(session: Session, *, sale: PosSale) -> Receipt:
                    total_minor=sale.total_minor, tenders=tenders,
                    tendered_minor=sum(t.amount_minor for t in tenders), change_minor=sale.change_minor,
                    member_ref=sale.member_ref,
-                   payment=PaymentIntentOut.model_validate(intent) if intent is not None else None)
+                   payment=PaymentIntentOut.model_validate(intent) if intent is not None else None,
+                   wallet_payments=[PaymentIntentOut.model_validate(i) for i in wallets])

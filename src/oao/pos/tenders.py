@@ -20,8 +20,10 @@ from oao.core.money import Money
 
 CASH = "cash"
 # What a till takes. `pay_in_store_other` covers what a store books by hand
-# (a bank transfer, a cheque); wallets are tendered through their own terminal.
-TENDER_KINDS = ("cash", "card", "wallet", "voucher", "pay_in_store_other")
+# (a bank transfer, a cheque). A wallet tender either names the OAO wallet
+# payment that took the money (`reference` = its payment intent) or was taken
+# on a terminal of its own; a points tender names the points hold it spends.
+TENDER_KINDS = ("cash", "card", "wallet", "voucher", "pay_in_store_other", "points")
 # The amount columns are 32-bit integers on every database we support.
 MAX_AMOUNT_MINOR = 2_147_483_647
 MAX_TENDERS = 20
@@ -36,6 +38,7 @@ class TenderError(ValueError):
 class Tender:
     kind: str
     amount_minor: int
+    reference: str | None = None  # wallet: the payment intent id; points: the hold id
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,10 @@ def settle(*, total_minor: int, currency: str, tenders: Sequence[Tender]) -> Set
     for tender in tenders:
         if tender.kind not in TENDER_KINDS:
             raise TenderError(f"Tender kind {tender.kind!r} is not one of {', '.join(TENDER_KINDS)}.")
+        if tender.kind == "points" and not tender.reference:
+            raise TenderError("A points tender names the points hold it spends (hold_id).")
+        if tender.reference is not None and tender.kind not in ("wallet", "points"):
+            raise TenderError(f"Only wallet and points tenders refer to a payment or a hold, not {tender.kind}.")
         if tender.amount_minor <= 0:
             raise TenderError(f"A {tender.kind} tender must be a positive amount, "
                               f"got {tender.amount_minor} minor units.")

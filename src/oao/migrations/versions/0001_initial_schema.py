@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21
+Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
@@ -28,6 +28,192 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_records')),
     sa.UniqueConstraint('scope', 'key', name='uq_idempotency_scope_key')
     )
+    op.create_table('loyalty_conversions',
+    sa.Column('id', sa.String(length=80), nullable=False),
+    sa.Column('member_id', sa.String(length=80), nullable=False),
+    sa.Column('from_programme_id', sa.String(length=40), nullable=False),
+    sa.Column('to_programme_id', sa.String(length=40), nullable=False),
+    sa.Column('points_in', sa.BigInteger(), nullable=False),
+    sa.Column('points_out', sa.BigInteger(), nullable=False),
+    sa.Column('rate_num', sa.BigInteger(), nullable=False),
+    sa.Column('rate_den', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_conversions'))
+    )
+    with op.batch_alter_table('loyalty_conversions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_conversions_member_id'), ['member_id'], unique=False)
+
+    op.create_table('loyalty_earnings',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=40), nullable=False),
+    sa.Column('rule_id', sa.String(length=40), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=80), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('sale_ref', sa.String(length=80), nullable=False),
+    sa.Column('spend_minor', sa.BigInteger(), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('points_reversed', sa.BigInteger(), nullable=False),
+    sa.Column('line_points', sa.JSON(), nullable=False),
+    sa.Column('transfer_id', sa.String(length=120), nullable=False),
+    sa.Column('lot_id', sa.String(length=40), nullable=False),
+    sa.Column('earned_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_earnings')),
+    sa.UniqueConstraint('event_id', 'rule_id', name='uq_loyalty_earning_event_rule')
+    )
+    with op.batch_alter_table('loyalty_earnings', schema=None) as batch_op:
+        batch_op.create_index('ix_loyalty_earnings_cap', ['rule_id', 'member_id', 'earned_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_earnings_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_earnings_sale_ref'), ['sale_ref'], unique=False)
+
+    op.create_table('loyalty_hold_allocations',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('hold_id', sa.String(length=80), nullable=False),
+    sa.Column('lot_id', sa.String(length=40), nullable=False),
+    sa.Column('issuer_merchant_id', sa.String(length=40), nullable=True),
+    sa.Column('lot_expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('posted_points', sa.BigInteger(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_hold_allocations'))
+    )
+    with op.batch_alter_table('loyalty_hold_allocations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_hold_allocations_hold_id'), ['hold_id'], unique=False)
+
+    op.create_table('loyalty_holds',
+    sa.Column('id', sa.String(length=80), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=80), nullable=False),
+    sa.Column('account_id', sa.String(length=40), nullable=False),
+    sa.Column('accepting_merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('posted_points', sa.BigInteger(), nullable=True),
+    sa.Column('points_restored', sa.BigInteger(), nullable=False),
+    sa.Column('transfer_id', sa.String(length=120), nullable=False),
+    sa.Column('sale_ref', sa.String(length=80), nullable=True),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_holds'))
+    )
+    with op.batch_alter_table('loyalty_holds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_holds_accepting_merchant_id'), ['accepting_merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_holds_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_holds_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_holds_sale_ref'), ['sale_ref'], unique=False)
+
+    op.create_table('loyalty_lots',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('account_id', sa.String(length=40), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=80), nullable=False),
+    sa.Column('issuer_merchant_id', sa.String(length=40), nullable=True),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('remaining', sa.BigInteger(), nullable=False),
+    sa.Column('earned_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('transfer_id', sa.String(length=120), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_lots'))
+    )
+    with op.batch_alter_table('loyalty_lots', schema=None) as batch_op:
+        batch_op.create_index('ix_loyalty_lots_account_open', ['account_id', 'remaining'], unique=False)
+        batch_op.create_index('ix_loyalty_lots_expiry', ['expires_at', 'remaining'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_lots_member_id'), ['member_id'], unique=False)
+
+    op.create_table('loyalty_returns',
+    sa.Column('id', sa.String(length=80), nullable=False),
+    sa.Column('sale_ref', sa.String(length=80), nullable=False),
+    sa.Column('returned_minor', sa.BigInteger(), nullable=False),
+    sa.Column('sale_total_minor', sa.BigInteger(), nullable=False),
+    sa.Column('points_reversed', sa.BigInteger(), nullable=False),
+    sa.Column('points_restored', sa.BigInteger(), nullable=False),
+    sa.Column('shortfall', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_returns'))
+    )
+    with op.batch_alter_table('loyalty_returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_returns_sale_ref'), ['sale_ref'], unique=False)
+
+    op.create_table('loyalty_settlement_entries',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('debtor_merchant_id', sa.String(length=40), nullable=True),
+    sa.Column('creditor_merchant_id', sa.String(length=40), nullable=True),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('hold_id', sa.String(length=80), nullable=True),
+    sa.Column('transfer_id', sa.String(length=120), nullable=False),
+    sa.Column('reverses_entry_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_settlement_entries'))
+    )
+    with op.batch_alter_table('loyalty_settlement_entries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_settlement_entries_creditor_merchant_id'), ['creditor_merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_settlement_entries_debtor_merchant_id'), ['debtor_merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_settlement_entries_hold_id'), ['hold_id'], unique=False)
+
+    op.create_table('loyalty_spend_records',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('source', sa.String(length=120), nullable=False),
+    sa.Column('member_id', sa.String(length=80), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('sale_ref', sa.String(length=80), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_spend_records')),
+    sa.UniqueConstraint('source', name=op.f('uq_loyalty_spend_records_source'))
+    )
+    with op.batch_alter_table('loyalty_spend_records', schema=None) as batch_op:
+        batch_op.create_index('ix_loyalty_spend_member_at', ['member_id', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_spend_records_sale_ref'), ['sale_ref'], unique=False)
+
+    op.create_table('loyalty_transfers',
+    sa.Column('id', sa.String(length=120), nullable=False),
+    sa.Column('seq', sa.String(length=40), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('debit_account_id', sa.String(length=40), nullable=False),
+    sa.Column('credit_account_id', sa.String(length=40), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('pending_id', sa.String(length=120), nullable=True),
+    sa.Column('code', sa.String(length=20), nullable=False),
+    sa.Column('linked_id', sa.String(length=120), nullable=True),
+    sa.Column('timeout_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reference', sa.String(length=120), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_transfers')),
+    sa.UniqueConstraint('pending_id', name=op.f('uq_loyalty_transfers_pending_id'))
+    )
+    with op.batch_alter_table('loyalty_transfers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_transfers_credit_account_id'), ['credit_account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_transfers_debit_account_id'), ['debit_account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_transfers_seq'), ['seq'], unique=False)
+
+    op.create_table('member_secrets',
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_member_secrets'))
+    )
+    op.create_table('members',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=True),
+    sa.Column('email_verified', sa.Boolean(), nullable=False),
+    sa.Column('phone', sa.String(length=32), nullable=True),
+    sa.Column('phone_verified', sa.Boolean(), nullable=False),
+    sa.Column('password_hash', sa.String(length=200), nullable=True),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('birth_year', sa.Integer(), nullable=True),
+    sa.Column('gender', sa.String(length=20), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_members')),
+    sa.UniqueConstraint('email', name=op.f('uq_members_email')),
+    sa.UniqueConstraint('phone', name=op.f('uq_members_phone'))
+    )
     op.create_table('merchants',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -36,6 +222,19 @@ def upgrade() -> None:
     sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_merchants')),
     sa.UniqueConstraint('slug', name=op.f('uq_merchants_slug'))
+    )
+    op.create_table('oidc_signing_keys',
+    sa.Column('id', sa.String(length=80), nullable=False),
+    sa.Column('alg', sa.String(length=10), nullable=False),
+    sa.Column('private_jwk', sa.Text(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_signing_keys'))
+    )
+    op.create_table('outbox_consumptions',
+    sa.Column('consumer', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=40), nullable=False),
+    sa.Column('consumed_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('consumer', 'event_id', name=op.f('pk_outbox_consumptions'))
     )
     op.create_table('outbox_events',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -53,6 +252,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_events_type'), ['type'], unique=False)
         batch_op.create_index('ix_outbox_unpublished', ['published_at', 'id'], unique=False)
 
+    op.create_table('payment_notifications',
+    sa.Column('provider', sa.String(length=30), nullable=False),
+    sa.Column('event_id', sa.String(length=80), nullable=False),
+    sa.Column('intent_id', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('outcome', sa.String(length=30), nullable=False),
+    sa.Column('received_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('provider', 'event_id', name=op.f('pk_payment_notifications'))
+    )
+    with op.batch_alter_table('payment_notifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_notifications_intent_id'), ['intent_id'], unique=False)
+
+    op.create_table('payment_rejected_notifications',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('provider', sa.String(length=30), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('event_id', sa.String(length=80), nullable=True),
+    sa.Column('out_trade_no', sa.String(length=64), nullable=True),
+    sa.Column('raw_body', sa.Text(), nullable=False),
+    sa.Column('received_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_rejected_notifications'))
+    )
+    with op.batch_alter_table('payment_rejected_notifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_rejected_notifications_received_at'), ['received_at'], unique=False)
+
     op.create_table('quotes',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('requested_by', sa.String(length=40), nullable=False),
@@ -61,6 +285,76 @@ def upgrade() -> None:
     sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_quotes'))
+    )
+    op.create_table('sandbox_wallet_accounts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sandbox_wallet_accounts'))
+    )
+    op.create_table('sandbox_wallet_codes',
+    sa.Column('code', sa.String(length=32), nullable=False),
+    sa.Column('account_id', sa.String(length=40), nullable=False),
+    sa.Column('mode', sa.String(length=20), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_sandbox_wallet_codes'))
+    )
+    with op.batch_alter_table('sandbox_wallet_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sandbox_wallet_codes_account_id'), ['account_id'], unique=False)
+
+    op.create_table('sandbox_wallet_deliveries',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=40), nullable=False),
+    sa.Column('trade_no', sa.String(length=40), nullable=False),
+    sa.Column('url', sa.String(length=500), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('signature', sa.String(length=200), nullable=False),
+    sa.Column('deliver_after', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('delivered_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_result', sa.String(length=200), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sandbox_wallet_deliveries'))
+    )
+    with op.batch_alter_table('sandbox_wallet_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_sandbox_delivery_due', ['delivered_at', 'deliver_after'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sandbox_wallet_deliveries_event_id'), ['event_id'], unique=False)
+
+    op.create_table('sandbox_wallet_refunds',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('trade_no', sa.String(length=40), nullable=False),
+    sa.Column('out_request_no', sa.String(length=64), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sandbox_wallet_refunds')),
+    sa.UniqueConstraint('trade_no', 'out_request_no', name='uq_sandbox_refund_request')
+    )
+    with op.batch_alter_table('sandbox_wallet_refunds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sandbox_wallet_refunds_trade_no'), ['trade_no'], unique=False)
+
+    op.create_table('sandbox_wallet_trades',
+    sa.Column('trade_no', sa.String(length=40), nullable=False),
+    sa.Column('app_id', sa.String(length=64), nullable=False),
+    sa.Column('out_trade_no', sa.String(length=64), nullable=False),
+    sa.Column('merchant_ref', sa.String(length=64), nullable=False),
+    sa.Column('store_ref', sa.String(length=64), nullable=True),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('refunded_minor', sa.Integer(), nullable=False),
+    sa.Column('flow', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('qr_token', sa.String(length=64), nullable=True),
+    sa.Column('account_id', sa.String(length=40), nullable=True),
+    sa.Column('notify_url', sa.String(length=500), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('paid_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('trade_no', name=op.f('pk_sandbox_wallet_trades')),
+    sa.UniqueConstraint('app_id', 'out_trade_no', name='uq_sandbox_trade_out_trade_no'),
+    sa.UniqueConstraint('qr_token', name=op.f('uq_sandbox_wallet_trades_qr_token'))
     )
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -109,6 +403,134 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_locations_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_locations_search_cell'), ['search_cell'], unique=False)
 
+    op.create_table('loyalty_programmes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('owner_key', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=True),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('value_minor', sa.BigInteger(), nullable=False),
+    sa.Column('value_points', sa.BigInteger(), nullable=False),
+    sa.Column('expiry_days', sa.Integer(), nullable=True),
+    sa.Column('tiers', sa.JSON(), nullable=False),
+    sa.Column('network_rate_num', sa.BigInteger(), nullable=True),
+    sa.Column('network_rate_den', sa.BigInteger(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_loyalty_programmes_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_programmes')),
+    sa.UniqueConstraint('owner_key', name=op.f('uq_loyalty_programmes_owner_key'))
+    )
+    with op.batch_alter_table('loyalty_programmes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_programmes_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('member_codes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('issued_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_by_merchant_id', sa.String(length=40), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_codes_member_id_members')),
+    sa.ForeignKeyConstraint(['used_by_merchant_id'], ['merchants.id'], name=op.f('fk_member_codes_used_by_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_member_codes_code_hash'))
+    )
+    with op.batch_alter_table('member_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_codes_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_member_codes_member_id'), ['member_id'], unique=False)
+
+    op.create_table('member_consent_events',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('data_class', sa.String(length=40), nullable=False),
+    sa.Column('action', sa.String(length=20), nullable=False),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_consent_events_member_id_members')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_member_consent_events_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_consent_events'))
+    )
+    with op.batch_alter_table('member_consent_events', schema=None) as batch_op:
+        batch_op.create_index('ix_member_consent_events_member_at', ['member_id', 'at'], unique=False)
+
+    op.create_table('member_consents',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('data_class', sa.String(length=40), nullable=False),
+    sa.Column('granted_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_consents_member_id_members')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_member_consents_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_consents')),
+    sa.UniqueConstraint('member_id', 'merchant_id', 'data_class', name='uq_member_consent')
+    )
+    with op.batch_alter_table('member_consents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_consents_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_member_consents_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('member_external_login_states',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('state_hash', sa.String(length=64), nullable=False),
+    sa.Column('nonce', sa.String(length=100), nullable=False),
+    sa.Column('code_verifier', sa.String(length=128), nullable=False),
+    sa.Column('link_member_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['link_member_id'], ['members.id'], name=op.f('fk_member_external_login_states_link_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_external_login_states')),
+    sa.UniqueConstraint('state_hash', name=op.f('uq_member_external_login_states_state_hash'))
+    )
+    op.create_table('member_identities',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('issuer', sa.String(length=300), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=True),
+    sa.Column('email_verified', sa.Boolean(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_identities_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_identities')),
+    sa.UniqueConstraint('issuer', 'subject', name='uq_member_identity_issuer_subject')
+    )
+    with op.batch_alter_table('member_identities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_identities_member_id'), ['member_id'], unique=False)
+
+    op.create_table('member_sessions',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_sessions_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_sessions')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_member_sessions_token_hash'))
+    )
+    with op.batch_alter_table('member_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_sessions_member_id'), ['member_id'], unique=False)
+
+    op.create_table('oidc_clients',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('redirect_uris', sa.JSON(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_oidc_clients_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_clients'))
+    )
+    with op.batch_alter_table('oidc_clients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oidc_clients_merchant_id'), ['merchant_id'], unique=False)
+
     op.create_table('orders',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('merchant_id', sa.String(length=40), nullable=False),
@@ -116,6 +538,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('quote_id', sa.String(length=40), nullable=False),
     sa.Column('option_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=True),
     sa.Column('customer_name', sa.String(length=200), nullable=False),
     sa.Column('customer_phone', sa.String(length=40), nullable=False),
     sa.Column('customer_email', sa.String(length=254), nullable=False),
@@ -133,6 +556,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index('ix_order_payment_due', ['status', 'payment_due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_orders_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('partner_agreements',
@@ -163,10 +587,25 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=30), nullable=False),
     sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('out_trade_no', sa.String(length=64), nullable=True),
+    sa.Column('provider_trade_no', sa.String(length=64), nullable=True),
+    sa.Column('flow', sa.String(length=20), nullable=True),
+    sa.Column('location_id', sa.String(length=40), nullable=True),
+    sa.Column('register_id', sa.String(length=40), nullable=True),
+    sa.Column('qr_content', sa.String(length=500), nullable=True),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('amount_refunded_minor', sa.Integer(), nullable=False),
+    sa.Column('reversed_minor', sa.Integer(), nullable=False),
+    sa.Column('close_requested_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('polled_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.String(length=300), nullable=True),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_payment_intents_merchant_id_merchants')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_intents'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_intents')),
+    sa.UniqueConstraint('out_trade_no', name=op.f('uq_payment_intents_out_trade_no'))
     )
     with op.batch_alter_table('payment_intents', schema=None) as batch_op:
+        batch_op.create_index('ix_payment_intent_provider_status', ['provider', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_intents_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_intents_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_intents_pos_sale_id'), ['pos_sale_id'], unique=False)
@@ -225,6 +664,44 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_fulfillments_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_fulfillments_pickup_code'), ['pickup_code'], unique=False)
 
+    op.create_table('loyalty_accounts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('owner_key', sa.String(length=80), nullable=False),
+    sa.Column('debits_must_not_exceed_credits', sa.Boolean(), nullable=False),
+    sa.Column('credits_must_not_exceed_debits', sa.Boolean(), nullable=False),
+    sa.Column('debits_pending', sa.BigInteger(), nullable=False),
+    sa.Column('debits_posted', sa.BigInteger(), nullable=False),
+    sa.Column('credits_pending', sa.BigInteger(), nullable=False),
+    sa.Column('credits_posted', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['programme_id'], ['loyalty_programmes.id'], name=op.f('fk_loyalty_accounts_programme_id_loyalty_programmes')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_accounts')),
+    sa.UniqueConstraint('programme_id', 'kind', 'owner_key', name='uq_loyalty_account_owner')
+    )
+    op.create_table('loyalty_earning_rules',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('programme_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=True),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('per_minor', sa.BigInteger(), nullable=False),
+    sa.Column('category_multipliers', sa.JSON(), nullable=False),
+    sa.Column('product_multipliers', sa.JSON(), nullable=False),
+    sa.Column('channel_multipliers', sa.JSON(), nullable=False),
+    sa.Column('min_basket_minor', sa.BigInteger(), nullable=False),
+    sa.Column('cap_points', sa.BigInteger(), nullable=True),
+    sa.Column('cap_period', sa.String(length=10), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['programme_id'], ['loyalty_programmes.id'], name=op.f('fk_loyalty_earning_rules_programme_id_loyalty_programmes')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_earning_rules'))
+    )
+    with op.batch_alter_table('loyalty_earning_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loyalty_earning_rules_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loyalty_earning_rules_programme_id'), ['programme_id'], unique=False)
+
     op.create_table('offers',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('merchant_id', sa.String(length=40), nullable=False),
@@ -242,6 +719,46 @@ def upgrade() -> None:
     with op.batch_alter_table('offers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_offers_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_offers_product_id'), ['product_id'], unique=False)
+
+    op.create_table('oidc_authorization_codes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('client_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('redirect_uri', sa.String(length=500), nullable=False),
+    sa.Column('scope', sa.String(length=300), nullable=False),
+    sa.Column('nonce', sa.String(length=255), nullable=True),
+    sa.Column('code_challenge', sa.String(length=128), nullable=False),
+    sa.Column('code_challenge_method', sa.String(length=10), nullable=False),
+    sa.Column('auth_time', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['client_id'], ['oidc_clients.id'], name=op.f('fk_oidc_authorization_codes_client_id_oidc_clients')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_oidc_authorization_codes_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_authorization_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_oidc_authorization_codes_code_hash'))
+    )
+    with op.batch_alter_table('oidc_authorization_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oidc_authorization_codes_client_id'), ['client_id'], unique=False)
+
+    op.create_table('oidc_tokens',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('access_token_hash', sa.String(length=64), nullable=False),
+    sa.Column('client_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('scope', sa.String(length=300), nullable=False),
+    sa.Column('issued_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['client_id'], ['oidc_clients.id'], name=op.f('fk_oidc_tokens_client_id_oidc_clients')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_oidc_tokens_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_tokens')),
+    sa.UniqueConstraint('access_token_hash', name=op.f('uq_oidc_tokens_access_token_hash'))
+    )
+    with op.batch_alter_table('oidc_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oidc_tokens_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_oidc_tokens_member_id'), ['member_id'], unique=False)
 
     op.create_table('order_lines',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -261,6 +778,55 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_lines_order_id'), ['order_id'], unique=False)
+
+    op.create_table('order_returns',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('client_return_id', sa.String(length=80), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('goods_minor', sa.Integer(), nullable=False),
+    sa.Column('money_refund_minor', sa.Integer(), nullable=False),
+    sa.Column('points_refund_minor', sa.Integer(), nullable=False),
+    sa.Column('points_reversed', sa.Integer(), nullable=False),
+    sa.Column('points_restored', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('refunds', sa.JSON(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=40), nullable=False),
+    sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_order_returns_location_id_locations')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_order_returns_merchant_id_merchants')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_returns_order_id_orders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_returns')),
+    sa.UniqueConstraint('merchant_id', 'client_return_id', name='uq_order_return_client_id')
+    )
+    with op.batch_alter_table('order_returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_returns_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_returns_order_id'), ['order_id'], unique=False)
+
+    op.create_table('payment_refunds',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('intent_id', sa.String(length=40), nullable=False),
+    sa.Column('refund_id', sa.String(length=64), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('provider', sa.String(length=30), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('failure_message', sa.String(length=300), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['intent_id'], ['payment_intents.id'], name=op.f('fk_payment_refunds_intent_id_payment_intents')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_payment_refunds_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_refunds')),
+    sa.UniqueConstraint('merchant_id', 'refund_id', name='uq_payment_refund_id')
+    )
+    with op.batch_alter_table('payment_refunds', schema=None) as batch_op:
+        batch_op.create_index('ix_payment_refund_status', ['status', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_refunds_intent_id'), ['intent_id'], unique=False)
 
     op.create_table('registers',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -382,6 +948,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_transfers_to_location_id'), ['to_location_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_transfers_to_merchant_id'), ['to_merchant_id'], unique=False)
 
+    op.create_table('order_return_lines',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('return_id', sa.String(length=40), nullable=False),
+    sa.Column('order_line_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_order_return_lines_order_line_id_order_lines')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_order_return_lines_product_id_products')),
+    sa.ForeignKeyConstraint(['return_id'], ['order_returns.id'], name=op.f('fk_order_return_lines_return_id_order_returns')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_return_lines'))
+    )
+    with op.batch_alter_table('order_return_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_return_lines_order_line_id'), ['order_line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_return_lines_return_id'), ['return_id'], unique=False)
+
     op.create_table('pos_sales',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('client_sale_id', sa.String(length=80), nullable=False),
@@ -453,6 +1035,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pos_sales_location_id'))
 
     op.drop_table('pos_sales')
+    with op.batch_alter_table('order_return_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_return_lines_return_id'))
+        batch_op.drop_index(batch_op.f('ix_order_return_lines_order_line_id'))
+
+    op.drop_table('order_return_lines')
     with op.batch_alter_table('transfers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_transfers_to_merchant_id'))
         batch_op.drop_index(batch_op.f('ix_transfers_to_location_id'))
@@ -487,15 +1074,40 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_registers_location_id'))
 
     op.drop_table('registers')
+    with op.batch_alter_table('payment_refunds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_refunds_intent_id'))
+        batch_op.drop_index('ix_payment_refund_status')
+
+    op.drop_table('payment_refunds')
+    with op.batch_alter_table('order_returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_returns_order_id'))
+        batch_op.drop_index(batch_op.f('ix_order_returns_merchant_id'))
+
+    op.drop_table('order_returns')
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_lines_order_id'))
 
     op.drop_table('order_lines')
+    with op.batch_alter_table('oidc_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oidc_tokens_member_id'))
+        batch_op.drop_index(batch_op.f('ix_oidc_tokens_client_id'))
+
+    op.drop_table('oidc_tokens')
+    with op.batch_alter_table('oidc_authorization_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oidc_authorization_codes_client_id'))
+
+    op.drop_table('oidc_authorization_codes')
     with op.batch_alter_table('offers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_offers_product_id'))
         batch_op.drop_index(batch_op.f('ix_offers_merchant_id'))
 
     op.drop_table('offers')
+    with op.batch_alter_table('loyalty_earning_rules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_earning_rules_programme_id'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_earning_rules_merchant_id'))
+
+    op.drop_table('loyalty_earning_rules')
+    op.drop_table('loyalty_accounts')
     with op.batch_alter_table('fulfillments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fulfillments_pickup_code'))
         batch_op.drop_index(batch_op.f('ix_fulfillments_order_id'))
@@ -513,6 +1125,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_payment_intents_pos_sale_id'))
         batch_op.drop_index(batch_op.f('ix_payment_intents_order_id'))
         batch_op.drop_index(batch_op.f('ix_payment_intents_merchant_id'))
+        batch_op.drop_index('ix_payment_intent_provider_status')
 
     op.drop_table('payment_intents')
     with op.batch_alter_table('partner_agreements', schema=None) as batch_op:
@@ -522,9 +1135,41 @@ def downgrade() -> None:
     op.drop_table('partner_agreements')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_orders_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_orders_member_id'))
         batch_op.drop_index('ix_order_payment_due')
 
     op.drop_table('orders')
+    with op.batch_alter_table('oidc_clients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oidc_clients_merchant_id'))
+
+    op.drop_table('oidc_clients')
+    with op.batch_alter_table('member_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_sessions_member_id'))
+
+    op.drop_table('member_sessions')
+    with op.batch_alter_table('member_identities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_identities_member_id'))
+
+    op.drop_table('member_identities')
+    op.drop_table('member_external_login_states')
+    with op.batch_alter_table('member_consents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_consents_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_member_consents_member_id'))
+
+    op.drop_table('member_consents')
+    with op.batch_alter_table('member_consent_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_member_consent_events_member_at')
+
+    op.drop_table('member_consent_events')
+    with op.batch_alter_table('member_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_codes_member_id'))
+        batch_op.drop_index(batch_op.f('ix_member_codes_expires_at'))
+
+    op.drop_table('member_codes')
+    with op.batch_alter_table('loyalty_programmes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_programmes_merchant_id'))
+
+    op.drop_table('loyalty_programmes')
     with op.batch_alter_table('locations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_locations_search_cell'))
         batch_op.drop_index(batch_op.f('ix_locations_merchant_id'))
@@ -535,7 +1180,30 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_keys_merchant_id'))
 
     op.drop_table('api_keys')
+    op.drop_table('sandbox_wallet_trades')
+    with op.batch_alter_table('sandbox_wallet_refunds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sandbox_wallet_refunds_trade_no'))
+
+    op.drop_table('sandbox_wallet_refunds')
+    with op.batch_alter_table('sandbox_wallet_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sandbox_wallet_deliveries_event_id'))
+        batch_op.drop_index('ix_sandbox_delivery_due')
+
+    op.drop_table('sandbox_wallet_deliveries')
+    with op.batch_alter_table('sandbox_wallet_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sandbox_wallet_codes_account_id'))
+
+    op.drop_table('sandbox_wallet_codes')
+    op.drop_table('sandbox_wallet_accounts')
     op.drop_table('quotes')
+    with op.batch_alter_table('payment_rejected_notifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_rejected_notifications_received_at'))
+
+    op.drop_table('payment_rejected_notifications')
+    with op.batch_alter_table('payment_notifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_notifications_intent_id'))
+
+    op.drop_table('payment_notifications')
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_unpublished')
         batch_op.drop_index(batch_op.f('ix_outbox_events_type'))
@@ -543,6 +1211,58 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_events_merchant_id'))
 
     op.drop_table('outbox_events')
+    op.drop_table('outbox_consumptions')
+    op.drop_table('oidc_signing_keys')
     op.drop_table('merchants')
+    op.drop_table('members')
+    op.drop_table('member_secrets')
+    with op.batch_alter_table('loyalty_transfers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_transfers_seq'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_transfers_debit_account_id'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_transfers_credit_account_id'))
+
+    op.drop_table('loyalty_transfers')
+    with op.batch_alter_table('loyalty_spend_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_spend_records_sale_ref'))
+        batch_op.drop_index('ix_loyalty_spend_member_at')
+
+    op.drop_table('loyalty_spend_records')
+    with op.batch_alter_table('loyalty_settlement_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_settlement_entries_hold_id'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_settlement_entries_debtor_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_settlement_entries_creditor_merchant_id'))
+
+    op.drop_table('loyalty_settlement_entries')
+    with op.batch_alter_table('loyalty_returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_returns_sale_ref'))
+
+    op.drop_table('loyalty_returns')
+    with op.batch_alter_table('loyalty_lots', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_lots_member_id'))
+        batch_op.drop_index('ix_loyalty_lots_expiry')
+        batch_op.drop_index('ix_loyalty_lots_account_open')
+
+    op.drop_table('loyalty_lots')
+    with op.batch_alter_table('loyalty_holds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_holds_sale_ref'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_holds_member_id'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_holds_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_holds_accepting_merchant_id'))
+
+    op.drop_table('loyalty_holds')
+    with op.batch_alter_table('loyalty_hold_allocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_hold_allocations_hold_id'))
+
+    op.drop_table('loyalty_hold_allocations')
+    with op.batch_alter_table('loyalty_earnings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_earnings_sale_ref'))
+        batch_op.drop_index(batch_op.f('ix_loyalty_earnings_member_id'))
+        batch_op.drop_index('ix_loyalty_earnings_cap')
+
+    op.drop_table('loyalty_earnings')
+    with op.batch_alter_table('loyalty_conversions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loyalty_conversions_member_id'))
+
+    op.drop_table('loyalty_conversions')
     op.drop_table('idempotency_records')
     # ### end Alembic commands ###
