@@ -240,10 +240,21 @@ def test_the_printed_credentials_list_every_login_and_a_working_key_per_merchant
         assert user.role == "store_staff" and s.get(Location, user.location_id).name.startswith("Sweet Lane")
         _, admin, _ = network_service.log_in(s, email="admin@oao.example", password=DEMO_PASSWORD, now=T0)
         assert admin.role == "network_admin" and admin.merchant_id is None
-    assert {lg.email for lg in demo.logins} == {u.email for u in users}
+    assert {lg.email for lg in demo.logins if lg.role != "member (shopper)"} == {u.email for u in users}
+    [member] = [lg for lg in demo.logins if lg.role == "member (shopper)"]
+    assert member.email in text
 
 
 def test_the_demo_catalog_is_the_same_on_every_run():
     first, second = build_catalog(), build_catalog()
     assert first == second
     assert len({p.gtin for p in first.products}) == len(first.products)
+
+
+def test_the_demo_member_holds_welcome_points_on_the_network_card(client, demo):
+    from oao.demo.load import DEMO_MEMBER_EMAIL, WELCOME_POINTS
+
+    session = client.post("/api/v1/members/sessions", json={"login": DEMO_MEMBER_EMAIL, "password": DEMO_PASSWORD})
+    assert session.status_code == 201, session.text
+    points = client.get("/api/v1/loyalty/me/points", headers={"Authorization": f"Bearer {session.json()['token']}"})
+    assert [(b["programme_name"], b["available"]) for b in points.json()] == [("Hangzhou Card", WELCOME_POINTS)]

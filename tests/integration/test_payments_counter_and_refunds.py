@@ -196,3 +196,17 @@ def test_choosing_to_pay_at_pickup_after_asking_for_a_qr_closes_the_wallet_charg
     assert _trade(db, order["id"]) == ("closed", 0)
     late = client.post(httpx_path(order["payment"]["qr_content"]))
     assert late.status_code == 409
+
+
+def test_a_stall_prints_a_static_emvco_qr_that_decodes_to_its_location_without_an_amount(app, client, db):
+    from oao.payments import emvco
+
+    sh = shop(db)
+    answer = client.get(f"/api/v1/payments/stall-qr/{sh.store_id}", headers=auth(sh.key))
+    assert answer.status_code == 200, answer.text
+    parsed = emvco.parse_payload(answer.json()["payload"])
+    assert parsed.amount_minor is None, "the shopper types the amount at a static stall QR"
+    assert sh.store_id in answer.json()["payload"]
+    svg = client.get(answer.json()["svg_url"], headers=auth(sh.key))
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert client.get(f"/api/v1/payments/stall-qr/{sh.store_id}?mcc=12", headers=auth(sh.key)).status_code == 422

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from oao.catalog.gtin import normalise_gtin
 from oao.catalog.models import Offer, Product
-from oao.core.auth import Role, hash_password
+from oao.core.auth import Principal, Role, hash_password
 from oao.core.errors import Conflict
 from oao.core.geo import search_cell
 from oao.core.ids import new_id
@@ -37,6 +37,9 @@ from oao.demo.network import (
 )
 from oao.demo.product_lines import EXCLUSIVE_BRANDS
 from oao.inventory.models import StockLevel, StockMovement
+from oao.loyalty import programmes as loyalty_programmes
+from oao.loyalty import service as loyalty
+from oao.members import service as members
 from oao.network.models import Location, Merchant, PartnerAgreement, StaffUser
 from oao.network.service import create_api_key
 from oao.pos.models import Register
@@ -97,6 +100,7 @@ def load_demo(session: Session, *, now: datetime) -> DemoCredentials:
     creds = DemoCredentials()
     _staff(session, creds, merchants, locations, now=now)
     _api_keys(session, creds, merchants, now=now)
+    _loyalty(session, creds, now=now)
     creds.counts = {"merchants": len(merchants), "locations": len(locations), "products": len(product_ids),
                     "offers": offers, "stock_levels": levels, "logins": len(creds.logins)}
     record_event(session, type="demo.loaded", subject_id="network", merchant_id=None,
@@ -217,6 +221,27 @@ def _staff(session: Session, creds: DemoCredentials, merchants: dict[str, Mercha
                 add(f"staff.{spec.key}@{m.email_domain}", spec.staff_name, Role.STORE_STAFF, m.slug,
                     locations[(m.slug, spec.key)])
     session.flush()
+
+
+DEMO_MEMBER_EMAIL = "mei@example.com"
+WELCOME_POINTS = 5_000
+
+
+def _loyalty(session: Session, creds: DemoCredentials, *, now: datetime) -> None:
+    """The network card (1 point per yuan anywhere, double at self-checkouts) and a member with welcome points."""
+    operator = Principal(kind="demo", id="demo", name="demo loader", role=Role.NETWORK_ADMIN, merchant_id=None)
+    card = loyalty_programmes.create_programme(session, principal=operator, merchant_id=None, name="Hangzhou Card",
+                                               currency=CURRENCY, value_minor=1, value_points=1, expiry_days=730,
+                                               tiers=[{"name": "Silver", "min_spend_minor": 100_000},
+                                                      {"name": "Gold", "min_spend_minor": 500_000}], now=now)
+    loyalty_programmes.create_rule(session, principal=operator, programme_id=card.id, merchant_id=None,
+                                   name="1 point per yuan", points=1, per_minor=100, now=now)
+    member = members.sign_up(session, email=DEMO_MEMBER_EMAIL, phone=None, password=DEMO_PASSWORD, name="Mei",
+                             now=now)
+    loyalty.grant_points(session, principal=operator, grant_id="demo-welcome", member_id=member.id,
+                         programme_id=card.id, points=WELCOME_POINTS, reason="welcome to the Hangzhou Card", now=now)
+    creds.logins.append(DemoLogin(email=DEMO_MEMBER_EMAIL, password=DEMO_PASSWORD, role="member (shopper)",
+                                  merchant=None, store=f"{WELCOME_POINTS} points"))
 
 
 def _api_keys(session: Session, creds: DemoCredentials, merchants: dict[str, Merchant], *,

@@ -7,19 +7,21 @@ stands now (which may have moved on since the first answer).
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Annotated, Literal
 
 import segno
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from oao.core.errors import InvalidState, NotFound, Problem
+from oao.core.errors import InvalidInput, InvalidState, NotFound, Problem
 from oao.deps import PROBLEM_RESPONSES, Ctx, CtxDep, IdempotencyKey, app_state, idempotent
-from oao.payments import gateway, notifications
+from oao.network import service as network
+from oao.payments import emvco, gateway, notifications
 from oao.payments import service as payments
 from oao.payments.models import RejectedNotification
 from oao.payments.schemas import (
@@ -29,6 +31,7 @@ from oao.payments.schemas import (
     RefundIn,
     RefundOut,
     RejectedNotificationOut,
+    StallQrOut,
 )
 from oao.pos import service as pos
 
@@ -166,3 +169,43 @@ async def notify(provider: str, request: Request) -> PlainTextResponse:
 
     await run_in_threadpool(run)
     return PlainTextResponse("success")
+
+
+# --- the printed QR of a stall (S6) ----------------------------------------------------------------
+
+# City from the location's timezone when the address does not say (EMVCo needs one; 15 characters max).
+_ZONE_CITY = {"Asia/Shanghai": "Hangzhou"}
+
+
+def _stall_payload(ctx: Ctx, location_id: str, mcc: str) -> str:
+    with ctx.read() as session:
+        location = network.get_location(session, location_id=location_id)
+        ctx.principal.ensure_merchant(location.merchant_id, "location", location_id)
+        merchant = network.get_merchant(session, merchant_id=location.merchant_id)
+        city = _ZONE_CITY.get(location.timezone, location.timezone.rsplit("/", 1)[-1].replace("_", " "))
+        try:
+            return emvco.static_stall_qr(merchant_name=merchant.name, city=city, mcc=mcc, currency=merchant.currency,
+                                         merchant_account_id=merchant.id, location_id=location.id,
+                                         store_label=location.name)
+        except emvco.EmvQrError as exc:
+            raise InvalidInput(f"No stall QR can be made for {location.name}: {exc}") from None
+
+
+Mcc = Annotated[str, Query(pattern=r"^\d{4}$", description="ISO 18245 merchant category code (default 5499, "
+                                                          "misc. food stores)")]
+
+
+@router.get("/payments/stall-qr/{location_id}.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}}}, summary="The stall QR as an SVG to print")
+def stall_qr_svg(location_id: Annotated[str, Path(max_length=40)], ctx: CtxDep, mcc: Mcc = "5499") -> Response:
+    buffer = io.BytesIO()
+    segno.make(_stall_payload(ctx, location_id, mcc), error="m").save(buffer, kind="svg", scale=6, border=2)
+    return Response(buffer.getvalue(), media_type="image/svg+xml")
+
+
+@router.get("/payments/stall-qr/{location_id}", response_model=StallQrOut,
+            summary="The static EMVCo QR a stall prints: the shopper scans it and types the amount")
+def stall_qr(location_id: Annotated[str, Path(max_length=40)], ctx: CtxDep, mcc: Mcc = "5499") -> StallQrOut:
+    payload = _stall_payload(ctx, location_id, mcc)
+    return StallQrOut(location_id=location_id, payload=payload,
+                      svg_url=f"/api/v1/payments/stall-qr/{location_id}.svg?mcc={mcc}")

@@ -103,3 +103,9 @@ class OrderPaymentOut(BaseModel):
     qr_svg_url: str
     expires_at: datetime | None
     last_error: str | None
+
+
+class StallQrOut(BaseModel):
+    location_id: str
+    payload: str = Field(description="EMVCo merchant-presented QR payload (static: no amount), CRC-checked")
+    svg_url: str
