@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,8 +24,9 @@ from oao.network import service as network_service
 
 
 @dataclass
-class Ctx:
-    principal: Principal
+class RequestScope:
+    """What every request works with: the database, the clock and the settings."""
+
     db: Database
     clock: Clock
     settings: Settings
@@ -42,6 +43,13 @@ class Ctx:
     def read(self) -> Iterator[Session]:
         with self.db.read() as session:
             yield session
+
+
+@dataclass
+class Ctx(RequestScope):
+    """A request by staff or an API key: who is calling, on top of the request scope."""
+
+    principal: Principal = field(kw_only=True)
 
 
 def app_state(request: Request) -> tuple[Database, Clock, Settings]:

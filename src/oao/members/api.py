@@ -8,10 +8,8 @@ merchants never see internal member ids, only their own pairwise `member_ref`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -19,12 +17,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, RootModel
 from sqlalchemy.orm import Session
 
-from oao.config import Settings
 from oao.core.clock import Clock
 from oao.core.db import Database
 from oao.core.errors import Forbidden, NotFound, Unauthorized
 from oao.core.idempotency import request_fingerprint, run_idempotent
-from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, app_state, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, RequestScope, app_state, idempotent
 from oao.members import codes, oidc_provider, service
 from oao.members.schemas import (
     ConsentEventOut,
@@ -51,27 +48,11 @@ MEMBER_TOKEN_PREFIX = "oao_ms_"
 
 
 @dataclass
-class MemberCtx:
+class MemberCtx(RequestScope):
     """A request made by a logged-in member."""
 
-    member_id: str
-    token: str
-    db: Database
-    clock: Clock
-    settings: Settings
-
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    @contextmanager
-    def tx(self) -> Iterator[Session]:
-        with self.db.unit_of_work() as session:
-            yield session
-
-    @contextmanager
-    def read(self) -> Iterator[Session]:
-        with self.db.read() as session:
-            yield session
+    member_id: str = field(kw_only=True)
+    token: str = field(kw_only=True)
 
 
 def member_from_token(db: Database, clock: Clock, token: str) -> str:
