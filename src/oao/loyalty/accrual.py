@@ -98,8 +98,9 @@ def _earned_in_period(session: Session, rule: EarningRule, member_id: str, at: d
     if rule.cap_period is None:
         return 0
     since = earning.period_start(at, rule.cap_period)
-    return session.scalar(select(func.coalesce(func.sum(Earning.points), 0)).where(
-        Earning.rule_id == rule.id, Earning.member_id == member_id, Earning.earned_at >= since)) or 0
+    # int(): PostgreSQL sums a bigint column as numeric, which arrives as a Decimal.
+    return int(session.scalar(select(func.coalesce(func.sum(Earning.points), 0)).where(
+        Earning.rule_id == rule.id, Earning.member_id == member_id, Earning.earned_at >= since)) or 0)
 
 
 def accrue_sale(session: Session, *, event_id: str, facts: SaleFacts, at: datetime, now: datetime) -> int:

@@ -237,7 +237,7 @@ def void_hold(hold_id: HoldId, ctx: CtxDep, request: Request, idempotency_key: I
 
 # --- the member's own points ---------------------------------------------------------------------
 
-@router.get("/me/points", response_model=list[BalanceOut], tags=["members"])
+@router.get("/me/points", response_model=list[BalanceOut])
 def my_points(mctx: MemberCtxDep) -> list[BalanceOut]:
     """The logged-in member's points in every programme, with value and tier."""
     with mctx.db.read() as s:
@@ -245,7 +245,7 @@ def my_points(mctx: MemberCtxDep) -> list[BalanceOut]:
                                                                         now=mctx.clock.now())]
 
 
-@router.get("/me/points/{programme_id}/statement", response_model=list[StatementLineOut], tags=["members"])
+@router.get("/me/points/{programme_id}/statement", response_model=list[StatementLineOut])
 def my_statement(programme_id: Annotated[str, Path(min_length=1, max_length=40)], mctx: MemberCtxDep,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[StatementLineOut]:
     """The logged-in member's statement in one programme: every earn, spend, expiry with the balance after."""

@@ -89,7 +89,7 @@ def rolling_spend(session: Session, *, member_id: str, programme: Programme, now
         SpendRecord.at > now - TIER_WINDOW, SpendRecord.at <= now)
     if programme.merchant_id is not None:
         query = query.where(SpendRecord.merchant_id == programme.merchant_id)
-    return session.scalar(query) or 0
+    return int(session.scalar(query) or 0)  # PostgreSQL's SUM of a bigint is a Decimal
 
 
 def tier(session: Session, *, member_id: str, programme_id: str, now: datetime) -> str | None:

@@ -300,8 +300,8 @@ def reverse_for_return(session: Session, *, return_id: str, sale_ref: str, retur
                 sale_ref, returned_minor, sale_total_minor):
             raise Conflict(f"Return {return_id} was already recorded with different amounts.")
         return _summary(existing)
-    before = session.scalar(select(func.coalesce(func.sum(ReturnRecord.returned_minor), 0))
-                            .where(ReturnRecord.sale_ref == sale_ref)) or 0
+    before = int(session.scalar(select(func.coalesce(func.sum(ReturnRecord.returned_minor), 0))
+                                .where(ReturnRecord.sale_ref == sale_ref)) or 0)
     cumulative = min(sale_total_minor, before + returned_minor)
     reversed_, shortfall = _reverse_earnings(session, return_id, sale_ref, cumulative, sale_total_minor, now)
     restored = _restore_spent(session, return_id, sale_ref, cumulative, sale_total_minor, now)
