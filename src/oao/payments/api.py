@@ -177,6 +177,12 @@ async def notify(provider: str, request: Request) -> PlainTextResponse:
 _ZONE_CITY = {"Asia/Shanghai": "Hangzhou"}
 
 
+def _ascii_label(name: str) -> str | None:
+    """EMVCo's additional-data fields take plain ASCII; other characters are dropped, not mis-counted."""
+    label = " ".join("".join(c if c.isascii() else " " for c in name).split())
+    return label or None
+
+
 def _stall_payload(ctx: Ctx, location_id: str, mcc: str) -> str:
     with ctx.read() as session:
         location = network.get_location(session, location_id=location_id)
@@ -186,7 +192,7 @@ def _stall_payload(ctx: Ctx, location_id: str, mcc: str) -> str:
         try:
             return emvco.static_stall_qr(merchant_name=merchant.name, city=city, mcc=mcc, currency=merchant.currency,
                                          merchant_account_id=merchant.id, location_id=location.id,
-                                         store_label=location.name)
+                                         store_label=_ascii_label(location.name))
         except emvco.EmvQrError as exc:
             raise InvalidInput(f"No stall QR can be made for {location.name}: {exc}") from None
 
