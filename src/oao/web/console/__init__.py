@@ -1,0 +1,1 @@
+"""The merchant dashboard (/console): sales, stock, catalog, locations and staff."""

@@ -1,0 +1,1 @@
+"""The shopper storefront (/shop): phone first, for anyone, members or not."""

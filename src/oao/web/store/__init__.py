@@ -1,0 +1,1 @@
+"""The store console (/store): POS, kiosk, pick queue, pickup handover, transfers, returns."""
