@@ -33,7 +33,7 @@ COOKIE = "oao_member"
 
 # --- helpers -------------------------------------------------------------------------------
 
-def _cookie_member(request: Request) -> tuple[str, str] | None:
+def cookie_member(request: Request) -> tuple[str, str] | None:
     """(member id, session token) of the browser's member session, if any and valid."""
     token = request.cookies.get(COOKIE)
     if not token or not token.startswith(MEMBER_TOKEN_PREFIX):
@@ -134,7 +134,7 @@ def authorize_page(request: Request) -> Response:
     """The member logs in (if needed) and chooses what the merchant's system may see."""
     db, clock, settings = app_state(request)
     query = list(request.query_params.multi_items())
-    member = _cookie_member(request)
+    member = cookie_member(request)
     with db.read() as session:
         provider = oidc_provider.Provider(session, now=clock.now(), settings=settings)
         user = session.get(Member, member[0]) if member else None
@@ -154,7 +154,7 @@ def authorize_decision(request: Request, query: Annotated[str, Form(max_length=4
                        csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     db, clock, settings = app_state(request)
     pairs = parse_qsl(query, keep_blank_values=True)
-    member = _cookie_member(request)
+    member = cookie_member(request)
     new_login = False
     if member is None or login:
         with db.read() as session:
@@ -270,7 +270,7 @@ def login_submit(request: Request, login: Annotated[str, Form(max_length=254)],
 @router.post("/members/logout")
 def logout(request: Request) -> Response:
     db, clock, _ = app_state(request)
-    if member := _cookie_member(request):
+    if member := cookie_member(request):
         with db.unit_of_work() as session:
             service.log_out(session, token=member[1], now=clock.now())
     response = RedirectResponse("/members/login", status_code=303)
@@ -282,7 +282,7 @@ def logout(request: Request) -> Response:
 def member_page(request: Request) -> Response:
     """The shopper's card: a fresh member code as QR and barcode, rotating before it expires."""
     db, clock, settings = app_state(request)
-    member = _cookie_member(request)
+    member = cookie_member(request)
     if member is None:
         return RedirectResponse("/members/login?next=/members/me", status_code=303)
     with db.unit_of_work() as session:
@@ -307,7 +307,7 @@ def external_start(request: Request, link: bool = False) -> Response:
     if not external_login.enabled(settings):
         return _page(request, "error.html", {"title": "Not available",
                                              "detail": "No external login provider is configured."}, 404)
-    link_member = _cookie_member(request) if link else None
+    link_member = cookie_member(request) if link else None
     if link and link_member is None:
         return RedirectResponse("/members/login?next=/members/me", status_code=303)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -145,3 +146,29 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
                             "staff": ctx.principal if ctx else None, "htmx": is_htmx(request)}
     return templates.TemplateResponse(request, template, {**base, **(context or {})}, status_code=status,
                                       headers=headers)
+
+
+# --- the shopper --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shopper:
+    """The member logged in on this browser (the members' session cookie, shared with /members)."""
+
+    member_id: str
+    name: str
+    session_token: str
+
+
+def current_shopper(request: Request) -> Shopper | None:
+    from oao.members.models import Member
+    from oao.members.web import cookie_member
+
+    found = cookie_member(request)
+    if found is None:
+        return None
+    member_id, token = found
+    db, _, _ = app_state(request)
+    with db.read() as session:
+        member = session.get(Member, member_id)
+        name = member.name if member is not None else ""
+    return Shopper(member_id=member_id, name=name or "Member", session_token=token)
