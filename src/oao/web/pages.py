@@ -8,8 +8,10 @@ so the pages work on a closed network and leak no visitor data to third parties.
 
 from __future__ import annotations
 
+import time
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -58,8 +60,19 @@ def _install_page_errors(app: FastAPI) -> None:
                                           status_code=exc.status)
 
 
+def _install_server_timing(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _server_timing(request: Request, call_next: Any) -> Response:
+        # How long the app took to answer, for browsers' dev tools and benchmarks/page_render.py.
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        return response
+
+
 def mount(app: FastAPI) -> None:
     """Serve /static and the pages on `app`; `app.openapi_url` is where the docs page points."""
+    _install_server_timing(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_page_errors(app)
     app.include_router(import_module("oao.web.staff").router)
