@@ -35,7 +35,7 @@ def test_a_merchant_runs_its_programme_and_a_checkout_spends_points_elsewhere(cl
     r = client.post(f"/api/v1/loyalty/programmes/{programme['id']}/earning-rules", headers=net["baker"],
                     json={"name": "1 per CNY", "points": 1, "per_minor": 100, "category_multipliers": {"cakes": 200}})
     assert r.status_code == 201, r.text
-    assert r.json()["channel_multipliers"] == {"self_checkout": 200}
+    assert r.json()["channel_multipliers"] == {"kiosk": 200, "self_checkout": 200}
     assert client.post(f"/api/v1/loyalty/programmes/{programme['id']}/earning-rules", headers=net["usher"],
                        json={"name": "x", "points": 1, "per_minor": 100}).status_code == 403
     r = client.post(f"/api/v1/loyalty/programmes/{programme['id']}/conversion-rate", headers=net["baker"],

@@ -16,9 +16,11 @@ def test_one_point_per_currency_unit_rounds_down_once_over_the_basket():
     assert earn(rule, sale(lines=((None, 150), (None, 150)))).points == 3
 
 
-def test_self_checkout_earns_double_by_default():
+def test_self_checkout_and_kiosk_earn_double_by_default_and_staffed_tills_do_not():
     rule = Rule("CNY", points=1, per_minor=100, channel_multipliers=DEFAULT_CHANNEL_MULTIPLIERS)
     assert earn(rule, sale("self_checkout")).points == 200
+    assert earn(rule, sale("kiosk")).points == 200
+    assert earn(rule, sale("till")).points == 100
     assert earn(rule, sale("online")).points == 100
 
 

@@ -19,7 +19,8 @@ from oao.loyalty.ledger import split_proportional
 
 CHANNELS = ("online", "till", "kiosk", "self_checkout")
 CAP_PERIODS = ("day", "month", "year")
-DEFAULT_CHANNEL_MULTIPLIERS = {"self_checkout": 200}
+# A kiosk that takes payment is self-checkout too (S3): both earn double unless a rule says otherwise.
+DEFAULT_CHANNEL_MULTIPLIERS = {"kiosk": 200, "self_checkout": 200}
 
 
 @dataclass(frozen=True, slots=True)
