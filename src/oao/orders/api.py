@@ -14,6 +14,7 @@ from oao.deps import PROBLEM_RESPONSES, Ctx, CtxDep, IdempotencyKey, idempotent
 from oao.fulfillment import lifecycle
 from oao.fulfillment.api import fulfillment_out
 from oao.members import service as members
+from oao.orders import points as order_points
 from oao.orders import returns
 from oao.orders import service as orders
 from oao.orders.models import Order, OrderReturn
@@ -23,6 +24,7 @@ from oao.orders.schemas import (
     OrderIn,
     OrderLineOut,
     OrderOut,
+    OrderPointsOut,
     PayIn,
     ReturnIn,
     ReturnLineOut,
@@ -37,6 +39,8 @@ router = APIRouter(tags=["orders"], responses=PROBLEM_RESPONSES)
 
 
 def order_out(session: Session, order: Order) -> OrderOut:
+    points = order_points.points_of(session, order=order)
+    paid_in_points = points.amount_minor if points is not None and points.status in ("held", "spent") else 0
     return OrderOut(
         id=order.id, merchant_id=order.merchant_id, status=order.status, channel=order.channel,
         member_ref=(members.member_ref_for(session, merchant_id=order.merchant_id, member_id=order.member_id)
@@ -49,7 +53,9 @@ def order_out(session: Session, order: Order) -> OrderOut:
                             unit_price_minor=l.unit_price_minor, fulfillment_id=l.fulfillment_id)
                for l in orders.lines_of(session, order_id=order.id)],
         fulfillments=[fulfillment_out(f, show_code=True) for f in lifecycle.of_order(session, order_id=order.id)],
-        payment=_payment_out(session, order), created_at=order.created_at, updated_at=order.updated_at)
+        payment=_payment_out(session, order),
+        points=OrderPointsOut.model_validate(points, from_attributes=True) if points is not None else None,
+        money_due_minor=order.total_minor - paid_in_points, created_at=order.created_at, updated_at=order.updated_at)
 
 
 def _payment_out(session: Session, order: Order) -> OrderPaymentOut | None:
@@ -91,7 +97,10 @@ def place_order(body: OrderIn, ctx: CtxDep, request: Request,
         order = orders.place_order(session, principal=ctx.principal, quote_id=body.quote_id,
                                    option_id=body.option_id, customer=body.customer.model_dump(),
                                    member_ref=body.member_ref,
-                                   payment_method=body.payment_method, now=ctx.now(), settings=ctx.settings)
+                                   payment_method=body.payment_method, now=ctx.now(), settings=ctx.settings,
+                                   points=order_points.PointsRequest(programme_id=body.points.programme_id,
+                                                                     amount_minor=body.points.amount_minor)
+                                   if body.points is not None else None)
         return order_out(session, order)
 
     return _after_payment_step(ctx, request, idempotent(ctx, request, idempotency_key, body, 201, run))

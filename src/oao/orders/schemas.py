@@ -20,6 +20,30 @@ class CustomerIn(BaseModel):
     email: str = Field("", max_length=254)
 
 
+class PointsIn(BaseModel):
+    """Pay part (or all) of the order with the member's points."""
+
+    model_config = ConfigDict(extra="forbid")
+    programme_id: str = Field(..., min_length=1, max_length=40,
+                              description="the points programme (e.g. the network's card, `GET /loyalty/programmes`)"
+                                          "; its currency must be the order's")
+    amount_minor: int = Field(..., ge=1, le=10**12,
+                              description="how much of the order total the points pay, in minor units (at most the "
+                                          "total); the points needed are rounded up")
+
+
+class OrderPointsOut(BaseModel):
+    hold_id: str = Field(description="the loyalty hold (`GET /loyalty/holds/{hold_id}`)")
+    programme_id: str
+    programme_name: str
+    points: int = Field(description="points held (status `held`) or spent")
+    amount_minor: int = Field(description="what the points pay of the order total; the rest is paid in money")
+    currency: str
+    status: Literal["held", "spent", "released", "restored"] = Field(
+        description="`held` until the order is confirmed, then `spent`; `released` (never spent) or `restored` "
+                    "(given back) when the order is cancelled or expires unpaid")
+
+
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     quote_id: str = Field(..., max_length=40)
@@ -31,7 +55,14 @@ class OrderIn(BaseModel):
     payment_method: PaymentMethod | None = Field(
         None, description="Agree an in-store tender now, or `wallet_qr` to pay by wallet (the answer carries "
                           "the QR; the order is confirmed when the wallet says it is paid); omit to hold the "
-                          "stock until /pay is called.")
+                          "stock until /pay is called. With `points`, this pays the rest.")
+    points: PointsIn | None = Field(
+        None, description="pay all or part of the order with the member's points (needs `member_ref`): they are "
+                          "held now, spent when the order is confirmed and given back if it is cancelled or expires "
+                          "unpaid. Points covering the whole total confirm the order at once (`payment_method` "
+                          "`points`). Refused: no member (422 points-need-member), more than the total "
+                          "(422 points-over-total), a programme of another currency or closed (422 "
+                          "points-programme-mismatch), not enough points (409 insufficient-points).")
 
 
 class PayIn(BaseModel):
@@ -71,6 +102,8 @@ class OrderOut(BaseModel):
     lines: list[OrderLineOut]
     fulfillments: list[FulfillmentOut]
     payment: OrderPaymentOut | None = Field(None, description="the wallet payment (wallet_qr), if any")
+    points: OrderPointsOut | None = Field(None, description="the part paid with points, if any")
+    money_due_minor: int = Field(description="what the order costs in money: the total less what points pay")
     created_at: datetime
     updated_at: datetime
 

@@ -25,7 +25,9 @@ from oao.fulfillment import lifecycle
 from oao.fulfillment import service as fulfillment
 from oao.members import service as members
 from oao.network import service as network
+from oao.orders import points as order_points
 from oao.orders.models import Order, OrderLine
+from oao.orders.points import PointsRequest
 from oao.payments import service as payments
 
 # Tenders settled at the counter or the door: the order is confirmed at once.
@@ -33,6 +35,8 @@ IN_STORE_METHODS = ("pay_at_pickup", "pay_on_delivery")
 # Paid online through a wallet: the order waits, stock reserved, until the wallet says it is paid.
 WALLET_METHODS = ("wallet_qr",)
 PAYMENT_METHODS = IN_STORE_METHODS + WALLET_METHODS
+# An order whose points pay its whole total: confirmed when placed, nothing else to pay.
+POINTS_ONLY = "points"
 
 
 def _event(session: Session, order: Order, type_: str, now: datetime, **extra: Any) -> None:
@@ -92,8 +96,13 @@ def _sale_facts(session: Session, order: Order) -> dict[str, Any]:
 def place_order(session: Session, *, principal: Principal, quote_id: str, option_id: str,
                 member_ref: str | None = None,
                 customer: dict[str, str], payment_method: str | None, now: datetime,
-                settings: Settings) -> Order:
-    """Create the order and reserve its stock (all legs or nothing)."""
+                settings: Settings, points: PointsRequest | None = None) -> Order:
+    """Create the order and reserve its stock (all legs or nothing).
+
+    With `points`, the member's points are held for that part of the total (see orders/points.py); the
+    rest is paid with `payment_method`. Points that cover the whole total confirm the order at once
+    (its payment method is then `points`, whatever `payment_method` said).
+    """
     quote = fulfillment.get_quote(session, quote_id=quote_id, principal=principal)
     option = fulfillment.quote_option(quote, option_id=option_id, now=now)
     seller = option["merchant"]["id"]
@@ -133,6 +142,12 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
                                   title=info["title"], quantity=line["quantity"],
                                   unit_price_minor=info["unit_price_minor"], currency=order.currency))
     _event(session, order, "order.placed", now, quote_id=quote.id, option_id=option_id, kind=option["kind"])
+    if points is not None:
+        held = order_points.hold_for_order(session, order=order, request=points, now=now)
+        if held.amount_minor >= order.total_minor:
+            _confirm(session, order, now, POINTS_ONLY, points_hold_id=held.hold_id)
+            session.flush()
+            return order
     if payment_method is not None:
         pay(session, order=order, payment_method=payment_method, now=now, provider=settings.payment_provider)
     session.flush()
@@ -147,10 +162,11 @@ def pay(session: Session, *, order: Order, payment_method: str, now: datetime, p
     _check_method(legs[0].kind, payment_method)
     if order.payment_due_at is not None and order.payment_due_at <= now:
         raise InvalidState(f"Order {order.id} was not paid in time and its stock was released; order again.")
+    money_due = order_points.money_due_minor(session, order=order)
     if payment_method in WALLET_METHODS:
         # Our order id is the wallet's merchant order number; the charge lives as long as the reservation.
         intent = payments.open_wallet_intent(
-            session, merchant_id=order.merchant_id, amount_minor=order.total_minor, currency=order.currency,
+            session, merchant_id=order.merchant_id, amount_minor=money_due, currency=order.currency,
             provider=provider, flow="merchant_qr", expires_at=order.payment_due_at or now, now=now,
             order_id=order.id, location_id=legs[0].source_location_id)
         if order.payment_method != payment_method:
@@ -160,16 +176,25 @@ def pay(session: Session, *, order: Order, payment_method: str, now: datetime, p
         return order
     # Changing to an in-store tender: a wallet charge still open must not be paid as well.
     _cancel_payments(session, order, now, reason="paying in store instead")
-    for f in legs:
-        lifecycle.confirm(session, fulfillment=f, now=now)
+    if not _confirm(session, order, now, payment_method):
+        raise InvalidState(f"The points held for order {order.id} were released; order again.")
     # Money is taken at the counter or the door: the intent waits for capture until then.
-    payments.create_intent(session, merchant_id=order.merchant_id, amount_minor=order.total_minor,
+    payments.create_intent(session, merchant_id=order.merchant_id, amount_minor=money_due,
                            currency=order.currency, method=payment_method, now=now, order_id=order.id,
                            status="requires_capture")
+    return order
+
+
+def _confirm(session: Session, order: Order, now: datetime, payment_method: str, **extra: Any) -> bool:
+    """Paid (or payment agreed): spend the points held, confirm every leg; False if the points were released."""
+    if not order_points.spend_for_order(session, order=order, now=now):
+        return False
+    for f in lifecycle.of_order(session, order_id=order.id):
+        lifecycle.confirm(session, fulfillment=f, now=now)
     order.status, order.payment_method, order.payment_due_at, order.updated_at = (
         "confirmed", payment_method, None, now)
-    _event(session, order, "order.confirmed", now, payment_method=payment_method)
-    return order
+    _event(session, order, "order.confirmed", now, payment_method=payment_method, **extra)
+    return True
 
 
 def _open_intents(session: Session, order: Order) -> list[Any]:
@@ -204,12 +229,9 @@ def confirm_wallet_payment(session: Session, *, order_id: str, intent_id: str, n
     if order is None or order.status != "pending_payment":
         return False
     session.refresh(order)
-    for f in lifecycle.of_order(session, order_id=order.id):
-        lifecycle.confirm(session, fulfillment=f, now=now)
-    order.status, order.payment_method, order.payment_due_at, order.updated_at = (
-        "confirmed", "wallet_qr", None, now)
-    _event(session, order, "order.confirmed", now, payment_method="wallet_qr", intent_id=intent_id)
-    return True
+    # False (the points held for the rest were released) makes the caller refund the wallet money;
+    # the unpaid order then expires as usual.
+    return _confirm(session, order, now, "wallet_qr", intent_id=intent_id)
 
 
 def wallet_intent(session: Session, *, order_id: str) -> Any | None:
@@ -251,6 +273,7 @@ def cancel_order(session: Session, *, order: Order, reason: str, now: datetime) 
         lifecycle.cancel(session, fulfillment=f, reason=reason, now=now)
     order.status, order.cancel_reason, order.updated_at = "cancelled", reason, now
     _cancel_payments(session, order, now)
+    order_points.release_for_order(session, order=order, now=now)
     _event(session, order, "order.cancelled", now, reason=reason)
     return order
 
@@ -270,6 +293,7 @@ def sync_status(session: Session, *, order_id: str, now: datetime) -> Order:
         order.status, order.updated_at = "cancelled", now
         order.cancel_reason = legs[0].cancel_reason if legs else "cancelled"
         _cancel_payments(session, order, now)
+        order_points.release_for_order(session, order=order, now=now)
         _event(session, order, "order.cancelled", now, reason=order.cancel_reason)
     return order
 
