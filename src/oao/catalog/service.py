@@ -232,3 +232,22 @@ def active_offers(session: Session, *, product_ids: list[str],
             query = query.where(Offer.merchant_id.in_(merchant_ids))
         out.update(((o.merchant_id, o.product_id), o) for o in session.scalars(query))
     return out
+
+
+# --- storefront reads -----------------------------------------------------------------------
+
+def categories_with_counts(session: Session) -> list[tuple[str, int]]:
+    """Every non-empty category with its number of products, by name (the storefront's browse list)."""
+    rows = session.execute(select(Product.category, func.count()).where(Product.category != "")
+                           .group_by(Product.category).order_by(Product.category))
+    return [(category, int(count)) for category, count in rows]
+
+
+def cheapest_offers(session: Session, *, product_ids: Iterable[str], channel: str = "online") -> dict[str, Offer]:
+    """product_id -> the active offer with the lowest price on `channel` (ties: the oldest offer id)."""
+    best: dict[str, tuple[int, str, Offer]] = {}
+    for (_, product_id), offer in active_offers(session, product_ids=list(product_ids)).items():
+        rank = (price_for(offer, channel), offer.id)
+        if product_id not in best or rank < best[product_id][:2]:
+            best[product_id] = (*rank, offer)
+    return {product_id: ranked[2] for product_id, ranked in best.items()}

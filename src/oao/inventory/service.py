@@ -446,3 +446,16 @@ def require_level(session: Session, *, location_id: str, product_id: str) -> Sto
     if level is None:
         raise NotFound(f"No stock record for product {product_id!r} at location {location_id!r}.")
     return level
+
+
+def products_in_stock_at(session: Session, *, location_ids: list[str], limit: int) -> list[tuple[str, int]]:
+    """(product_id, how many of these locations have some available) for the most widely stocked
+    products, most first (the storefront's "in stock near you")."""
+    if not location_ids:
+        return []
+    stores = func.count(StockLevel.location_id)
+    rows = session.execute(select(StockLevel.product_id, stores)
+                           .where(StockLevel.location_id.in_(location_ids), StockLevel.on_hand > StockLevel.reserved)
+                           .group_by(StockLevel.product_id).order_by(stores.desc(), StockLevel.product_id)
+                           .limit(limit))
+    return [(product_id, int(count)) for product_id, count in rows]

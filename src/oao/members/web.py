@@ -29,6 +29,8 @@ from oao.web.pages import templates
 
 router = APIRouter(include_in_schema=False)
 COOKIE = "oao_member"
+# Where to land after the external provider's round trip (the storefront sends /shop/me).
+NEXT_COOKIE = "oao_member_next"
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -50,10 +52,22 @@ def _csrf(request: Request, token: str) -> str:
     return hmac.new(settings.secret_key.encode(), f"csrf:{token_hash(token)}".encode(), hashlib.sha256).hexdigest()
 
 
+def member_csrf(request: Request, token: str) -> str:
+    """The CSRF token bound to this member session (for the storefront's member forms)."""
+    return _csrf(request, token)
+
+
 def _set_session_cookie(request: Request, response: Response, token: str) -> None:
     _, _, settings = app_state(request)
     response.set_cookie(COOKIE, token, max_age=service.SESSION_DAYS * 86400, httponly=True, samesite="lax",
                         secure=settings.public_url.startswith("https://"), path="/")
+
+
+set_session_cookie = _set_session_cookie  # the storefront's log-in and sign-up share the /members session
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/")
 
 
 def _safe_next(target: str | None) -> str:
@@ -301,8 +315,9 @@ def member_page(request: Request) -> Response:
 # --- external OpenID Connect login ---------------------------------------------------------
 
 @router.get("/members/login/external")
-def external_start(request: Request, link: bool = False) -> Response:
-    """Send the shopper to the external provider; `?link=1` links it to the logged-in member."""
+def external_start(request: Request, link: bool = False, next: str | None = None) -> Response:
+    """Send the shopper to the external provider; `?link=1` links it to the logged-in member;
+    `next` (a same-site path) is where the shopper lands afterwards (default /members/me)."""
     db, clock, settings = app_state(request)
     if not external_login.enabled(settings):
         return _page(request, "error.html", {"title": "Not available",
@@ -318,7 +333,14 @@ def external_start(request: Request, link: bool = False) -> Response:
     with db.unit_of_work() as session:
         service.save_login_state(session, state=start.state, nonce=start.nonce, code_verifier=start.code_verifier,
                                  link_member_id=link_member[0] if link_member else None, now=clock.now())
-    return RedirectResponse(start.url, status_code=302)
+    response = RedirectResponse(start.url, status_code=302)
+    if next and _safe_next(next) == next:
+        response.set_cookie(NEXT_COOKIE, next, max_age=LOGIN_ROUND_TRIP_SECONDS, httponly=True, samesite="lax",
+                            path="/members/login/external")
+    return response
+
+
+LOGIN_ROUND_TRIP_SECONDS = service.LOGIN_STATE_MINUTES * 60
 
 
 @router.get("/members/login/external/callback")
@@ -345,6 +367,7 @@ def external_callback(request: Request, state: str = "", code: str = "", error: 
             token, _ = service.start_session(session, member_id=member.id, now=clock.now())
     except Problem as exc:
         return _page(request, "error.html", {"title": "Login failed", "detail": exc.detail}, exc.status)
-    response = RedirectResponse("/members/me", status_code=303)
+    response = RedirectResponse(_safe_next(request.cookies.get(NEXT_COOKIE)), status_code=303)
+    response.delete_cookie(NEXT_COOKIE, path="/members/login/external")
     _set_session_cookie(request, response, token)
     return response
