@@ -147,3 +147,37 @@ class Receipt(BaseModel):
     payment: PaymentIntentOut | None = Field(description="the money taken at the till (cash, card, …), if any")
     wallet_payments: list[PaymentIntentOut] = Field(default_factory=list,
                                                     description="wallet payments that paid part of the sale")
+
+
+# --- the counter screen (/store/pos) --------------------------------------------------------
+
+class TillMemberIn(BaseModel):
+    code: str = Field(min_length=1, max_length=40, description="the member code as scanned or typed")
+
+
+class TillHoldIn(BaseModel):
+    hold_id: str = Field(min_length=8, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                         description="made by the till; a retry with it holds once")
+    member_ref: str = Field(min_length=1, max_length=80)
+    programme_id: str = Field(min_length=1, max_length=40)
+    amount_minor: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)]
+
+
+class TillWalletIn(BaseModel):
+    payment_key: str = Field(min_length=8, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                             description="made by the till; a retry with it opens one payment")
+    register_id: str = Field(min_length=1, max_length=40)
+    amount_minor: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)]
+    flow: Literal["merchant_qr", "payment_code"]
+    auth_code: str | None = Field(None, pattern=r"^[0-9]{10,32}$", description="the shopper's payment code")
+
+
+class TillWalletOut(BaseModel):
+    intent_id: str
+    status: str
+    flow: str | None
+    amount_minor: int
+    currency: str
+    qr_svg: str | None = Field(None, description="the QR to show the shopper, while the payment is open")
+    pay_url: str
+    last_error: str | None
