@@ -236,3 +236,14 @@ def quote_option(record: Quote, *, option_id: str, now: datetime) -> dict[str, A
         if option["id"] == option_id:
             return option
     raise InvalidInput(f"Quote {record.id} has no option {option_id!r}.")
+
+
+def parcels_for_code(session: Session, *, location_id: str, code: str) -> list[Fulfillment]:
+    """Every leg a pickup code opens at this store, whatever its state (the counter says why it is not ready).
+
+    A read for the store console: handing over goes through lifecycle.hand_over."""
+    from oao.fulfillment.lifecycle import normalise_code  # the same reading of a code as the handover
+
+    return list(session.scalars(select(Fulfillment).where(
+        Fulfillment.pickup_code == normalise_code(code), Fulfillment.pickup_location_id == location_id)
+        .order_by(Fulfillment.id)))

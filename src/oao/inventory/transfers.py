@@ -131,3 +131,11 @@ def list_transfers(session: Session, *, location_id: str | None, merchant_id: st
     if status is not None:
         query = query.where(Transfer.status == status)
     return list(session.scalars(query.order_by(Transfer.expected_arrival_at, Transfer.id).limit(limit)))
+
+
+def received_since(session: Session, *, location_id: str, since: datetime, limit: int = 50) -> list[Transfer]:
+    """What a location received since a time, newest first (the store console's 'received today')."""
+    return list(session.scalars(
+        select(Transfer).where(Transfer.to_location_id == location_id, Transfer.status == "received",
+                               Transfer.received_at >= since)
+        .order_by(Transfer.received_at.desc(), Transfer.id.desc()).limit(limit)))
