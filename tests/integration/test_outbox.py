@@ -35,8 +35,8 @@ def test_an_order_from_quote_to_handover_leaves_a_trail_of_events(client, db):
     assert handed.status_code == 200
 
     assert _events(db) == [
-        "stock.received", "fulfillment.created", "order.placed", "fulfillment.confirmed",
-        "payment.intent_created", "order.confirmed", "fulfillment.picking", "fulfillment.ready_for_pickup",
+        "stock.received", "fulfillment.created", "order.placed", "payment.intent_created",
+        "fulfillment.confirmed", "order.confirmed", "fulfillment.picking", "fulfillment.ready_for_pickup",
         "fulfillment.completed", "payment.succeeded", "order.completed",
     ]
 

@@ -176,12 +176,14 @@ def pay(session: Session, *, order: Order, payment_method: str, now: datetime, p
         return order
     # Changing to an in-store tender: a wallet charge still open must not be paid as well.
     _cancel_payments(session, order, now, reason="paying in store instead")
-    if not _confirm(session, order, now, payment_method):
-        raise InvalidState(f"The points held for order {order.id} were released; order again.")
-    # Money is taken at the counter or the door: the intent waits for capture until then.
+    # Money is taken at the counter or the door: the intent waits for capture until then. It is
+    # recorded before the confirmation so the events read in the order things happened.
     payments.create_intent(session, merchant_id=order.merchant_id, amount_minor=money_due,
                            currency=order.currency, method=payment_method, now=now, order_id=order.id,
                            status="requires_capture")
+    if not _confirm(session, order, now, payment_method):
+        # Raising rolls the whole transaction back, the intent with it.
+        raise InvalidState(f"The points held for order {order.id} were released; order again.")
     return order
 
 
