@@ -150,7 +150,7 @@ def test_a_guest_orders_the_lip_gloss_this_shop_does_not_carry_for_home_delivery
     screenshot(page, "store-kiosk-partner-desktop")
     gloss.click()
 
-    page.get_by_label("Your area").select_option(label="Wulin Square, Gongshu")
+    page.get_by_label("Your area").select_option(label="Wulin Square, Gongshu District")
     page.get_by_label("Street address").fill("Building 3, 88 Yan'an Road")
     page.get_by_role("button", name="See delivery options").click()
     first_option = page.get_by_role("radio").first

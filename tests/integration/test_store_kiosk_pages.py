@@ -224,10 +224,10 @@ def test_a_guest_sees_the_partner_product_with_delivery_options_in_words(client,
     assert "Lip gloss" in listing.text and "River Online" in listing.text and "Dish soap" not in listing.text
     page = client.get(f"/store/kiosk/partner/{net['p']['gloss']}")
     assert page.status_code == 200 and "Your area" in page.text
-    missing = client.post(f"/store/kiosk/partner/{net['p']['gloss']}/quote", data={"area": "hubin", "csrf": csrf})
+    missing = client.post(f"/store/kiosk/partner/{net['p']['gloss']}/quote", data={"area": "lakeside", "csrf": csrf})
     assert missing.status_code == 422 and "street address" in missing.text
     quoted = client.post(f"/store/kiosk/partner/{net['p']['gloss']}/quote",
-                         data={"area": "hubin", "street": "1 Lake Road", "quantity": 1, "csrf": csrf})
+                         data={"area": "lakeside", "street": "1 Lake Road", "quantity": 1, "csrf": csrf})
     assert quoted.status_code == 200, quoted.text
     assert re.search(r"Delivered to you (today|tomorrow) by \d\d:\d\d · ¥10\.00", quoted.text), quoted.text
     assert client.get(f"/store/kiosk/partner/{net['p']['serum']}").status_code == 404, "on the shelf here"
@@ -242,7 +242,7 @@ def test_a_member_orders_from_the_partner_as_herself_and_pays_by_the_wallet_qr(a
         code = members.issue_member_code(s, member_id=member_id, now=T0, settings=app.state.settings).code
     client.post("/store/kiosk/member", data={"code": code, "csrf": csrf})
     quoted = client.post(f"/store/kiosk/partner/{net['p']['gloss']}/quote",
-                         data={"area": "wulin", "street": "8 Wulin Road", "quantity": 2, "csrf": csrf})
+                         data={"area": "riverside", "street": "8 Wulin Road", "quantity": 2, "csrf": csrf})
     quote_id = re.search(r'name="quote_id" value="([^"]+)"', quoted.text).group(1)
     option_id = re.search(r'name="option_id" value="([^"]+)"', quoted.text).group(1)
     paying = client.post(f"/store/kiosk/partner/{net['p']['gloss']}/order",

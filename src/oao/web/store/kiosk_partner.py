@@ -12,7 +12,6 @@ later issue and is not computed here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -32,35 +31,13 @@ from oao.payments import gateway
 from oao.payments import service as payments
 from oao.pos import endless_aisle
 from oao.web.common import STOREFRONT, StaffPageDep, check_csrf, is_htmx, shop_ctx
+from oao.web.shop import shopper
 from oao.web.store.kiosk_basket import money
 from oao.web.store.kiosk_state import Kiosk, kiosk_page, load_kiosk, load_visit, save_visit
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=200)]
 HOME_KINDS = ("delivery", "shipping")  # to her door; pickup is what the kiosk's own shelf is for
-
-
-@dataclass(frozen=True)
-class Area:
-    key: str
-    name: str
-    latitude: float
-    longitude: float
-
-
-# Areas of the demo city a shopper picks from (the kiosk has no map and no geocoder); the
-# street address she types is passed on to the courier as written.
-AREAS = (
-    Area("hubin", "Hubin, Shangcheng", 30.2590, 120.1670),
-    Area("wulin", "Wulin Square, Gongshu", 30.2770, 120.1630),
-    Area("qianjiang", "Qianjiang New Town, Shangcheng", 30.2450, 120.2100),
-    Area("xixi", "Xixi, Xihu", 30.2720, 120.0850),
-    Area("binjiang", "Binjiang", 30.2085, 120.2120),
-    Area("gongshu", "Xiaohe Street, Gongshu", 30.2995, 120.1480),
-    Area("xiasha", "Xiasha University Town", 30.3125, 120.3470),
-    Area("xiaoshan", "Xiaoshan", 30.1640, 120.2640),
-)
-AREAS_BY_KEY = {a.key: a for a in AREAS}
 
 
 def when_words(at: datetime, tz: str, now: datetime) -> str:
@@ -124,8 +101,12 @@ def partner_list(request: Request, ctx: StaffPageDep) -> Response:
 def _order_form(request: Request, ctx: Ctx, kiosk: Kiosk, product: endless_aisle.PartnerProduct, *,
                 form: dict[str, Any], options: list[dict[str, Any]] | None = None, quote_id: str | None = None,
                 error: str | None = None, status: int = 200) -> Response:
+    # The kiosk has no map or geocoder: she picks one of the network's own neighbourhoods (the storefront's
+    # list) and types her street, which the courier gets as written.
+    with ctx.read() as session:
+        areas = shopper.areas(session)
     return _page(request, ctx, "store/kiosk_partner_order.html", kiosk,
-                 {"product": product, "areas": AREAS, "form": form, "options": options, "quote_id": quote_id,
+                 {"product": product, "areas": areas, "form": form, "options": options, "quote_id": quote_id,
                   "error": error, "visit": load_visit(request)}, status=status)
 
 
@@ -146,7 +127,8 @@ def partner_quote(request: Request, ctx: StaffPageDep, product_id: str,
     kiosk = _kiosk(request, ctx)
     product = _product(request, ctx, kiosk, product_id[:40])
     form = {"area": area, "street": street.strip(), "phone": phone.strip(), "quantity": quantity}
-    place = AREAS_BY_KEY.get(area)
+    with ctx.read() as session:
+        place = next((a for a in shopper.areas(session) if a.key == area), None)
     if place is None or not form["street"]:
         return _order_form(request, ctx, kiosk, product, form=form, status=422,
                            error="Choose your area and type your street address, so the courier finds you.")
