@@ -80,7 +80,7 @@ def main() -> None:
         creds = load_demo(session, now=NOW)
         product_ids = sorted(set(session.scalars(select(Offer.product_id).where(Offer.active.is_(True)))))
     print(f"demo network: {creds.counts}")
-    settings = Settings(database_url=url, embedded_worker=False)
+    settings = Settings(database_url=url, embedded_worker=False, log_level="WARNING")
     app = create_app(settings, db=db, clock=clock, start_worker=False)
     rng = random.Random(7)
     network_key = next(k.token for k in creds.api_keys if k.merchant is None)
