@@ -16,7 +16,8 @@ from oao.core.db import Database
 from oao.core.http import install_problem_handlers
 
 # Each domain exposes `router` in its api module; listed here, mounted under /api/v1.
-DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos", "members", "loyalty", "payments"]
+DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos", "members", "loyalty", "payments",
+               "settlement", "sharing", "webhooks", "federation"]
 # Domains with pages of their own expose `router` in a web module, mounted at the root.
 DOMAIN_PAGES = ["members", "payments"]
 

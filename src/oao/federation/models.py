@@ -1,0 +1,3 @@
+"""Tables of the federation domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the settlement domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Use cases of the sharing domain."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Merchants' webhook subscriptions and signed, retried, replayable deliveries."""

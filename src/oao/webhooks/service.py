@@ -1,0 +1,3 @@
+"""Use cases of the webhooks domain."""
+
+from __future__ import annotations
