@@ -18,7 +18,7 @@ from oao.core.geo import search_cell
 from oao.core.ids import new_id
 from oao.inventory.models import StockLevel, StockMovement
 from oao.network import service as network_service
-from oao.network.models import Location, Merchant, PartnerAgreement
+from oao.network.models import Location, Merchant, PartnerAgreement, PartnerAgreementVersion
 
 ALWAYS_OPEN = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 DAYTIME = {day: [["08:00", "21:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -92,9 +92,17 @@ def stock(s: Session, loc: Location, p: Product, on_hand: int, *, at: datetime) 
 
 
 def pickup_agreement(s: Session, host: Merchant, guest: Merchant, *, at: datetime, fee: int = 0) -> PartnerAgreement:
-    a = PartnerAgreement(id=new_id("agr"), host_merchant_id=host.id, guest_merchant_id=guest.id,
-                         pickup_fee_minor=fee, status="active", created_at=at, ended_at=None)
+    """An agreement the host proposed and the guest accepted at `at`: pickup only."""
+    a = PartnerAgreement(id=new_id("agr"), proposer_merchant_id=host.id, counterparty_merchant_id=guest.id,
+                         pair_key="|".join(sorted((host.id, guest.id))), status="active", current_version=1,
+                         latest_version=1, created_at=at, accepted_at=at, ended_at=None, ended_by_merchant_id=None)
     s.add(a)
+    s.flush()
+    terms = {"pickup": {"host_merchant_id": host.id, "fee_minor": fee, "currency": host.currency},
+             "referral": None, "points": None, "data_sharing": None}
+    s.add(PartnerAgreementVersion(id=new_id("agv"), agreement_id=a.id, version=1, terms=terms, status="accepted",
+                                  proposed_by_merchant_id=host.id, proposed_at=at, decided_at=at,
+                                  decided_by_merchant_id=guest.id))
     s.flush()
     return a
 

@@ -79,10 +79,12 @@ def test_at_least_eight_convenience_stores_are_pickup_points_for_the_bakery_and_
             assert all(hours[d] in ([["00:00", "24:00"]], [["07:00", "23:00"]], [["06:30", "01:00"]])
                        for d in DAYS), loc.name
         corner = _merchant(s, "Daily Corner").id
-        guests = {s.get(Merchant, a.guest_merchant_id).name: a for a in
-                  s.scalars(select(PartnerAgreement).where(PartnerAgreement.host_merchant_id == corner))}
+        guests = {s.get(Merchant, guest).name: network_service.pickup_terms(
+                      s, host_merchant_id=corner, guest_merchant_id=guest, at=T0)
+                  for host, guest in network_service.pickup_partners(s) if host == corner}
+        assert {a.proposer_merchant_id for a in s.scalars(select(PartnerAgreement))} >= {corner}
     assert set(guests) == {"Sweet Lane Bakery", "Qiantang Online"}
-    assert all(a.status == "active" and a.pickup_fee_minor > 0 for a in guests.values())
+    assert all(t is not None and t.fee_minor > 0 for t in guests.values())
 
 
 def test_the_birthday_cakes_are_stocked_only_at_the_office_bakery(db, demo):

@@ -272,7 +272,12 @@ def test_a_host_opens_its_pickup_locations_to_a_guest_until_the_agreement_ends(c
                     headers=net.a)
     assert r.status_code == 201, r.text
     agreement = r.json()
-    assert (agreement["host_merchant_id"], agreement["status"]) == (net.a_id, "active")
+    assert (agreement["host_merchant_id"], agreement["pickup_fee_minor"]) == (net.a_id, 200)
+    assert (agreement["status"], agreement["pending_version"]) == ("proposed", 1)
+    with db.unit_of_work() as s:
+        assert network.pickup_partners(s) == set(), "nothing applies until the guest accepts"
+    accepted = client.post(f"{API}/partner-agreements/{agreement['id']}/accept", json={"version": 1}, headers=net.b)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "active", accepted.text
     with db.unit_of_work() as s:
         assert network.pickup_partners(s) == {(net.a_id, net.b_id)}
     assert [a["id"] for a in client.get(f"{API}/partner-agreements", headers=net.b).json()] == [agreement["id"]]
@@ -286,7 +291,13 @@ def test_a_host_opens_its_pickup_locations_to_a_guest_until_the_agreement_ends(c
 def test_a_second_active_agreement_for_the_same_pair_is_a_conflict(client, net):
     body = {"guest_merchant_id": net.b_id}
     first = client.post(f"{API}/partner-agreements", json=body, headers=net.a).json()
+    assert client.post(f"{API}/partner-agreements/{first['id']}/accept", json={"version": 1},
+                       headers=net.b).status_code == 200
     problem(client.post(f"{API}/partner-agreements", json=body, headers=net.a), 409, first["id"])
+    problem(client.post(f"{API}/partner-agreements", json={**body, "pickup_fee_minor": 5}, headers=net.admin),
+            422, "merchant_id")  # a network admin names the host
+    problem(client.post(f"{API}/partner-agreements", json={**body, "host_merchant_id": net.a_id,
+                                                           "pickup_fee_minor": 5}, headers=net.admin), 409, first["id"])
 
 
 @pytest.mark.parametrize("over,status,words", [
@@ -307,4 +318,4 @@ def test_only_the_hosts_admin_or_a_network_admin_creates_an_agreement(client, ne
             403, "admin")
     r = client.post(f"{API}/partner-agreements", json={"host_merchant_id": net.a_id, "guest_merchant_id": net.b_id},
                     headers=net.admin)
-    assert r.status_code == 201
+    assert r.status_code == 201 and r.json()["status"] == "active", "the operator records a signed agreement"

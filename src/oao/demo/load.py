@@ -40,8 +40,8 @@ from oao.inventory.models import StockLevel, StockMovement
 from oao.loyalty import programmes as loyalty_programmes
 from oao.loyalty import service as loyalty
 from oao.members import service as members
-from oao.network.models import Location, Merchant, PartnerAgreement, StaffUser
-from oao.network.service import create_api_key
+from oao.network.models import Location, Merchant, StaffUser
+from oao.network.service import accept_version, create_api_key, propose_agreement
 from oao.pos.models import Register
 
 _BATCH = 1000  # rows per bulk INSERT; keeps PostgreSQL parameter lists well under its limits
@@ -114,12 +114,17 @@ def _merchants(session: Session, *, now: datetime) -> dict[str, Merchant]:
                                   created_at=now) for m in MERCHANTS}
     session.add_all(merchants.values())
     session.flush()
-    for spec in AGREEMENTS:
-        session.add(PartnerAgreement(id=new_id("agr"), host_merchant_id=merchants[spec.host].id,
-                                     guest_merchant_id=merchants[spec.guest].id,
-                                     pickup_fee_minor=spec.pickup_fee_minor, status="active",
-                                     created_at=now, ended_at=None))
+    _agreements(session, {slug: m.id for slug, m in merchants.items()}, now=now)
     return merchants
+
+
+def _agreements(session: Session, ids: dict[str, str], *, now: datetime) -> None:
+    """Each demo agreement proposed by one merchant and accepted by the other, as in real life."""
+    for spec in AGREEMENTS:
+        agreement = propose_agreement(session, proposer_merchant_id=ids[spec.proposer],
+                                      counterparty_merchant_id=ids[spec.counterparty], terms=spec.terms(ids), now=now)
+        accept_version(session, agreement_id=agreement.id, version=1, accepting_merchant_id=ids[spec.counterparty],
+                       now=now)
 
 
 def _locations(session: Session, merchants: dict[str, Merchant], *,

@@ -70,9 +70,24 @@ class LocationSpec:
 
 @dataclass(frozen=True)
 class AgreementSpec:
-    host: str  # merchant slug whose pickup points accept the guest's parcels
-    guest: str
-    pickup_fee_minor: int  # per parcel, paid by the guest
+    """An accepted agreement: `proposer` proposed, `counterparty` accepted (merchant slugs)."""
+
+    proposer: str
+    counterparty: str
+    pickup_host: str | None = None  # whose partner pickup points accept the other's parcels
+    pickup_fee_minor: int = 0  # per parcel, paid by the guest to the host
+    referrer: str | None = None  # who may sell the other's products (S3 endless aisle)
+    commission_bps: int = 0  # of the referred sale, to the referrer
+
+    def terms(self, ids: dict[str, str]) -> dict[str, Any]:
+        """The terms document (see oao.network.terms) with merchant ids for slugs."""
+        pickup = referral = None
+        if self.pickup_host is not None:
+            pickup = {"host_merchant_id": ids[self.pickup_host], "fee_minor": self.pickup_fee_minor,
+                      "currency": CURRENCY}
+        if self.referrer is not None:
+            referral = {"referrer_merchant_id": ids[self.referrer], "commission_bps": self.commission_bps}
+        return {"pickup": pickup, "referral": referral, "points": None, "data_sharing": None}
 
 
 BAKERY, CONVENIENCE, ONLINE, COSMETICS, FRESH = (
@@ -155,6 +170,9 @@ LOCATIONS = (
 )
 
 AGREEMENTS = (
-    AgreementSpec(host=CONVENIENCE, guest=BAKERY, pickup_fee_minor=100),
-    AgreementSpec(host=CONVENIENCE, guest=ONLINE, pickup_fee_minor=150),
+    # S2: Daily Corner's stores take the bakery's and the platform's parcels for a fee.
+    AgreementSpec(proposer=CONVENIENCE, counterparty=BAKERY, pickup_host=CONVENIENCE, pickup_fee_minor=100),
+    AgreementSpec(proposer=CONVENIENCE, counterparty=ONLINE, pickup_host=CONVENIENCE, pickup_fee_minor=150),
+    # S3: the cosmetics kiosk sells the online partner's products for 8 % commission.
+    AgreementSpec(proposer=COSMETICS, counterparty=ONLINE, referrer=COSMETICS, commission_bps=800),
 )

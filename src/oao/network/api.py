@@ -8,21 +8,26 @@ merchant by id in the body answers 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from oao.core.auth import Principal, Role
-from oao.core.errors import InvalidInput
+from oao.core.errors import InvalidInput, NotFound
 from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, app_state, idempotent
 from oao.network import service
-from oao.network.models import PartnerAgreement
+from oao.network.models import PartnerAgreement, PartnerAgreementVersion
 from oao.network.schemas import (
     AgreementIn,
     AgreementOut,
+    AgreementVersionOut,
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
+    DecisionIn,
     LocationIn,
     LocationKind,
     LocationOut,
@@ -34,6 +39,7 @@ from oao.network.schemas import (
     SessionOut,
     StaffUserIn,
     StaffUserOut,
+    VersionIn,
 )
 
 router = APIRouter(tags=["network"])
@@ -225,31 +231,90 @@ def list_staff_users(ctx: CtxDep) -> list[StaffUserOut]:
 
 
 # --- partner agreements ---------------------------------------------------------------------
+# A merchant admin acts for its own merchant; a network admin acts as the
+# network operator (on behalf of whichever party the step needs).
 
 def _ensure_party(principal: Principal, agreement: PartnerAgreement) -> None:
     """Only the two merchants of an agreement (and network admins) know it exists."""
-    if not (principal.can_see_merchant(agreement.host_merchant_id)
-            or principal.can_see_merchant(agreement.guest_merchant_id)):
-        principal.ensure_merchant(agreement.host_merchant_id, "partner agreement", agreement.id)
+    if not (principal.can_see_merchant(agreement.proposer_merchant_id)
+            or principal.can_see_merchant(agreement.counterparty_merchant_id)):
+        raise NotFound(f"No partner agreement {agreement.id!r}.")
+
+
+def _acting_party(principal: Principal, agreement: PartnerAgreement) -> str | None:
+    """The party a caller acts for (None: the network operator); store staff only read."""
+    _ensure_party(principal, agreement)
+    if principal.is_network_admin:
+        return None
+    principal.ensure_admin_of(principal.merchant_id)
+    return principal.merchant_id
+
+
+def _agreement_out(agreement: PartnerAgreement, versions: list[PartnerAgreementVersion]) -> AgreementOut:
+    by_number = {v.version: v for v in versions}
+    current = by_number.get(agreement.current_version) if agreement.current_version else None
+    latest = by_number.get(agreement.latest_version)
+    pending = latest if latest is not None and latest.status == "proposed" else None
+    shown = current or pending
+    pickup = (shown.terms.get("pickup") if shown is not None else None) or {}
+    host = pickup.get("host_merchant_id")
+    guest = None if host is None else (agreement.counterparty_merchant_id
+                                       if host == agreement.proposer_merchant_id else agreement.proposer_merchant_id)
+    return AgreementOut(
+        id=agreement.id, proposer_merchant_id=agreement.proposer_merchant_id,
+        counterparty_merchant_id=agreement.counterparty_merchant_id, status=agreement.status,
+        current_version=agreement.current_version, terms=current.terms if current else None,
+        pending_version=pending.version if pending else None,
+        versions=[AgreementVersionOut.model_validate(v) for v in versions], created_at=agreement.created_at,
+        accepted_at=agreement.accepted_at, ended_at=agreement.ended_at,
+        ended_by_merchant_id=agreement.ended_by_merchant_id, host_merchant_id=host, guest_merchant_id=guest,
+        pickup_fee_minor=pickup.get("fee_minor"))
+
+
+def _out(s, agreement: PartnerAgreement) -> AgreementOut:
+    return _agreement_out(agreement, service.agreement_versions(s, agreement_ids=[agreement.id])[agreement.id])
 
 
 @router.post("/partner-agreements", response_model=AgreementOut, status_code=201, responses=PROBLEMS)
-def create_agreement(body: AgreementIn, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None):
-    """The host merchant's pickup locations start accepting the guest merchant's orders."""
-    host = _target_merchant(ctx.principal, body.host_merchant_id)
-    return idempotent(ctx, request, idempotency_key, body, 201, lambda s: AgreementOut.model_validate(
-        service.create_pickup_agreement(s, host_merchant_id=host, guest_merchant_id=body.guest_merchant_id,
-                                        pickup_fee_minor=body.pickup_fee_minor, now=ctx.now())))
+def propose_agreement(body: AgreementIn, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None):
+    """Propose an agreement to another merchant; its terms apply once that merchant accepts.
+
+    Proposing the same terms again while they wait returns the same agreement.
+    The pickup-only shape (`guest_merchant_id`, `pickup_fee_minor`) proposes
+    pickup at the host's locations; sent by a network admin it is accepted at once.
+    """
+    principal = ctx.principal
+    if body.guest_merchant_id is not None:
+        host = _target_merchant(principal, body.host_merchant_id)
+        guest, fee = body.guest_merchant_id, body.pickup_fee_minor or 0
+
+        def create(s):
+            return _out(s, service.create_pickup_agreement(s, host_merchant_id=host, guest_merchant_id=guest,
+                                                           pickup_fee_minor=fee, now=ctx.now(),
+                                                           accept=principal.is_network_admin))
+    else:
+        proposer = _target_merchant(principal, body.proposer_merchant_id)
+        counterparty, terms = body.counterparty_merchant_id, body.terms_document()
+        assert counterparty is not None
+
+        def create(s):
+            return _out(s, service.propose_agreement(s, proposer_merchant_id=proposer,
+                                                     counterparty_merchant_id=counterparty, terms=terms,
+                                                     now=ctx.now()))
+
+    return idempotent(ctx, request, idempotency_key, body, 201, create)
 
 
 @router.get("/partner-agreements", response_model=list[AgreementOut], responses=PROBLEMS)
 def list_agreements(ctx: CtxDep) -> list[AgreementOut]:
-    """Agreements your merchant hosts or is a guest in."""
+    """Agreements your merchant is party to, with their versions (a network admin sees all)."""
     principal = ctx.principal
     if not principal.is_network_admin and principal.merchant_id is None:
         return []
     with ctx.read() as s:
-        return [AgreementOut.model_validate(a) for a in service.list_agreements(s, merchant_id=_scope(principal))]
+        found = service.list_agreements(s, merchant_id=_scope(principal))
+        versions = service.agreement_versions(s, agreement_ids=[a.id for a in found])
+        return [_agreement_out(a, versions[a.id]) for a in found]
 
 
 @router.get("/partner-agreements/{agreement_id}", response_model=AgreementOut, responses=PROBLEMS)
@@ -257,22 +322,70 @@ def get_agreement(agreement_id: str, ctx: CtxDep) -> AgreementOut:
     with ctx.read() as s:
         agreement = service.get_agreement(s, agreement_id=agreement_id)
         _ensure_party(ctx.principal, agreement)
-        return AgreementOut.model_validate(agreement)
+        return _out(s, agreement)
+
+
+@router.post("/partner-agreements/{agreement_id}/versions", response_model=AgreementOut, status_code=201,
+             responses=PROBLEMS)
+def propose_version(agreement_id: str, body: VersionIn, ctx: CtxDep, request: Request,
+                    idempotency_key: IdempotencyKey = None):
+    """Either party proposes new terms (superseding a proposal still waiting); the current
+    terms stay in force until the other party accepts."""
+    principal = ctx.principal
+    terms = body.terms.model_dump(mode="json")
+
+    def propose(s):
+        agreement = service.get_agreement(s, agreement_id=agreement_id)
+        acting = _acting_party(principal, agreement) or body.proposer_merchant_id
+        if acting is None:
+            raise InvalidInput("Give proposer_merchant_id: a network admin proposes for one of the parties.")
+        if body.proposer_merchant_id not in (None, acting):
+            principal.ensure_admin_of(body.proposer_merchant_id)
+        service.propose_version(s, agreement_id=agreement_id, proposer_merchant_id=acting, terms=terms,
+                                now=ctx.now())
+        return _out(s, agreement)
+
+    return idempotent(ctx, request, idempotency_key, body, 201, propose)
+
+
+def _decide(ctx, request: Request, idempotency_key: str | None, agreement_id: str, body: BaseModel | None,
+            step: Callable[..., PartnerAgreement], **kwargs) -> JSONResponse:
+    def run(s):
+        acting = _acting_party(ctx.principal, service.get_agreement(s, agreement_id=agreement_id))
+        return _out(s, step(s, agreement_id=agreement_id, acting=acting, now=ctx.now(), **kwargs))
+
+    return idempotent(ctx, request, idempotency_key, body, 200, run)
+
+
+@router.post("/partner-agreements/{agreement_id}/accept", response_model=AgreementOut, responses=PROBLEMS)
+def accept_agreement(agreement_id: str, body: DecisionIn, ctx: CtxDep, request: Request,
+                     idempotency_key: IdempotencyKey = None):
+    """The other party accepts the waiting version; its terms apply from now (a proposer
+    cannot accept its own proposal)."""
+    return _decide(ctx, request, idempotency_key, agreement_id, body, lambda s, acting, **kw: service.accept_version(
+        s, accepting_merchant_id=acting, **kw), version=body.version)
+
+
+@router.post("/partner-agreements/{agreement_id}/decline", response_model=AgreementOut, responses=PROBLEMS)
+def decline_agreement(agreement_id: str, body: DecisionIn, ctx: CtxDep, request: Request,
+                      idempotency_key: IdempotencyKey = None):
+    """The other party refuses the waiting version: a first proposal closes the agreement
+    (`declined`); refused new terms leave the current ones in force."""
+    return _decide(ctx, request, idempotency_key, agreement_id, body, lambda s, acting, **kw: service.decline_version(
+        s, declining_merchant_id=acting, **kw), version=body.version)
+
+
+@router.post("/partner-agreements/{agreement_id}/withdraw", response_model=AgreementOut, responses=PROBLEMS)
+def withdraw_agreement(agreement_id: str, body: DecisionIn, ctx: CtxDep, request: Request,
+                       idempotency_key: IdempotencyKey = None):
+    """The proposer takes back its waiting version (a first proposal: the agreement is `withdrawn`)."""
+    return _decide(ctx, request, idempotency_key, agreement_id, body, lambda s, acting, **kw: service.withdraw_version(
+        s, withdrawing_merchant_id=acting, **kw), version=body.version)
 
 
 @router.post("/partner-agreements/{agreement_id}/end", response_model=AgreementOut, responses=PROBLEMS)
 def end_agreement(agreement_id: str, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None):
-    """Either party's admin may end an agreement; new orders can no longer pick up there."""
-    principal = ctx.principal
-
-    def end(s):
-        agreement = service.get_agreement(s, agreement_id=agreement_id)
-        _ensure_party(principal, agreement)
-        if not principal.is_network_admin:
-            party = (agreement.host_merchant_id if principal.merchant_id == agreement.host_merchant_id
-                     else agreement.guest_merchant_id)
-            principal.ensure_admin_of(party)
-        return AgreementOut.model_validate(service.end_agreement(s, agreement_id=agreement_id, now=ctx.now()))
-
-    return idempotent(ctx, request, idempotency_key, None, 200, end)
-
+    """Either party's admin may end an active agreement: new orders no longer get its terms
+    (no partner pickup there), orders placed before keep them."""
+    return _decide(ctx, request, idempotency_key, agreement_id, None, lambda s, acting, **kw: service.end_agreement(
+        s, ended_by_merchant_id=acting, **kw))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oao.core.db import Base
@@ -90,19 +90,54 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class PartnerAgreement(Base):
-    """The host merchant's pickup locations accept the guest merchant's orders.
+AGREEMENT_STATUSES = ("proposed", "active", "ended", "declined", "withdrawn")
+LIVE_AGREEMENT_STATUSES = ("proposed", "active")
+VERSION_STATUSES = ("proposed", "accepted", "declined", "withdrawn", "superseded")
 
-    The full agreement (proposal, versions, referral, points, data sharing)
-    arrives with the partner-network issue; pickup acceptance starts here.
+
+class PartnerAgreement(Base):
+    """An agreement between two merchants: proposed by one, accepted by the other.
+
+    Its terms live in versions (PartnerAgreementVersion); `current_version` is
+    the last accepted one. Status: proposed (nothing accepted yet) -> active ->
+    ended, or proposed -> declined / withdrawn. At most one live (proposed or
+    active) agreement per pair of merchants: changes are new versions of it.
     """
 
     __tablename__ = "partner_agreements"
+    __table_args__ = (
+        # Two concurrent proposals for the same pair cannot both become live.
+        Index("uq_partner_agreements_live_pair", "pair_key", unique=True,
+              sqlite_where=text("status IN ('proposed', 'active')"),
+              postgresql_where=text("status IN ('proposed', 'active')")),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    host_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
-    guest_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
-    pickup_fee_minor: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active | ended
+    proposer_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    counterparty_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    pair_key: Mapped[str] = mapped_column(String(90))  # "<smaller id>|<larger id>", either direction
+    status: Mapped[str] = mapped_column(String(20))
+    current_version: Mapped[int | None] = mapped_column(Integer)  # last accepted version
+    latest_version: Mapped[int] = mapped_column(Integer)  # versions are numbered 1, 2, ...
     created_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]  # first acceptance
+    ended_at: Mapped[datetime | None]  # also set when declined or withdrawn
+    ended_by_merchant_id: Mapped[str | None] = mapped_column(String(40))  # None: the network operator
+
+
+class PartnerAgreementVersion(Base):
+    """One proposed set of terms. Rows are never deleted and their terms never change;
+    only the decision (accepted / declined / withdrawn / superseded) is written once."""
+
+    __tablename__ = "partner_agreement_versions"
+    __table_args__ = (UniqueConstraint("agreement_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("partner_agreements.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    terms: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))
+    proposed_by_merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    proposed_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_merchant_id: Mapped[str | None] = mapped_column(String(40))  # None: the network operator

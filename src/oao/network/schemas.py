@@ -320,21 +320,119 @@ class StaffUserOut(BaseModel):
 
 # --- partner agreements ---------------------------------------------------------------------
 
+class PickupTermsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host_merchant_id: str = Field(description="the party whose partner pickup points accept the other's orders")
+    fee_minor: int = Field(ge=0, description="what the guest pays the host per parcel, in minor units")
+    currency: str = Field(description="the host's currency")
+
+
+class ReferralTermsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    referrer_merchant_id: str = Field(description="the party that may sell the other's products")
+    commission_bps: int = Field(ge=0, le=5000, description="commission to the referrer, in basis points "
+                                                            "of the referred sale (at most 5000 = 50 %)")
+
+
+class PointsTermsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    acceptor_merchant_id: str = Field(description="the party that accepts the other's points")
+    issuer_programme_id: str = Field(description="the other party's loyalty programme")
+    value_minor: int = Field(ge=1, description="value_points points pay this many minor units")
+    value_points: int = Field(ge=1)
+
+
+class TermsIn(BaseModel):
+    """At least one term; every merchant named must be one of the two parties."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pickup: PickupTermsIn | None = None
+    referral: ReferralTermsIn | None = None
+    points: PointsTermsIn | None = None
+    data_sharing: dict[str, Any] | None = Field(
+        None, description='{"permissions": [{"data_class", "purposes"}], "prohibitions": [{"data_class", '
+                          '"purposes" | null}], "constraints": {"min_group_size"}}')
+
+
 class AgreementIn(BaseModel):
-    host_merchant_id: str | None = Field(None, description="whose locations accept the pickups; "
-                                                          "defaults to the caller's merchant")
-    guest_merchant_id: str = Field(description="whose orders may be picked up at the host's locations")
-    pickup_fee_minor: int = Field(0, ge=0, description="what the guest pays the host per pickup, "
-                                                       "in the host's currency")
+    """Propose an agreement: `counterparty_merchant_id` and `terms`.
+
+    The older pickup-only shape (`guest_merchant_id`, `pickup_fee_minor`,
+    optional `host_merchant_id`) is still accepted: the host proposes pickup
+    terms, and a network admin's request is accepted at once.
+    """
+
+    proposer_merchant_id: str | None = Field(None, description="defaults to the caller's merchant")
+    counterparty_merchant_id: str | None = Field(None, description="the merchant asked to accept")
+    terms: TermsIn | None = None
+    host_merchant_id: str | None = Field(None, description="pickup-only shape: whose locations accept the "
+                                                          "pickups; defaults to the caller's merchant")
+    guest_merchant_id: str | None = Field(None, description="pickup-only shape: whose orders may be picked "
+                                                           "up at the host's locations")
+    pickup_fee_minor: int | None = Field(None, ge=0, description="pickup-only shape: per parcel, in the "
+                                                                 "host's currency")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> AgreementIn:
+        legacy = self.guest_merchant_id is not None
+        if legacy and (self.counterparty_merchant_id or self.terms or self.proposer_merchant_id):
+            raise ValueError("send either counterparty_merchant_id and terms, or the pickup-only "
+                             "guest_merchant_id and pickup_fee_minor, not both")
+        if not legacy and (self.counterparty_merchant_id is None or self.terms is None):
+            raise ValueError("a proposal needs counterparty_merchant_id and terms")
+        if not legacy and (self.host_merchant_id is not None or self.pickup_fee_minor is not None):
+            raise ValueError("host_merchant_id and pickup_fee_minor belong to the pickup-only shape; "
+                             "put pickup terms in terms.pickup")
+        return self
+
+    def terms_document(self) -> dict[str, Any]:
+        assert self.terms is not None
+        return self.terms.model_dump(mode="json")
+
+
+class VersionIn(BaseModel):
+    proposer_merchant_id: str | None = Field(None, description="the party proposing; defaults to the "
+                                                               "caller's merchant")
+    terms: TermsIn
+
+
+class DecisionIn(BaseModel):
+    version: int = Field(ge=1, description="the version accepted, declined or withdrawn")
+
+
+AgreementStatus = Literal["proposed", "active", "ended", "declined", "withdrawn"]
+
+
+class AgreementVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    terms: dict[str, Any]
+    status: Literal["proposed", "accepted", "declined", "withdrawn", "superseded"]
+    proposed_by_merchant_id: str
+    proposed_at: datetime
+    decided_at: datetime | None
+    decided_by_merchant_id: str | None = Field(description="null: the network operator")
 
 
 class AgreementOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: str
-    host_merchant_id: str
-    guest_merchant_id: str
-    pickup_fee_minor: int
-    status: Literal["active", "ended"]
+    proposer_merchant_id: str
+    counterparty_merchant_id: str
+    status: AgreementStatus
+    current_version: int | None = Field(description="the last accepted version, whose terms apply")
+    terms: dict[str, Any] | None = Field(description="the terms of current_version")
+    pending_version: int | None = Field(description="a proposal waiting for the other party")
+    versions: list[AgreementVersionOut]
     created_at: datetime
+    accepted_at: datetime | None
     ended_at: datetime | None
+    ended_by_merchant_id: str | None
+    # The pickup-only view of earlier clients (from the current terms, else the pending ones).
+    host_merchant_id: str | None
+    guest_merchant_id: str | None
+    pickup_fee_minor: int | None

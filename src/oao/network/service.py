@@ -10,17 +10,37 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from oao.core.auth import Principal, Role, hash_password, new_token, token_hash, verify_password
 from oao.core.db import get_or_404
-from oao.core.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from oao.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from oao.core.geo import bounding_box, cells_within, haversine_km, search_cell
 from oao.core.ids import new_id
 from oao.core.money import is_currency
 from oao.core.outbox import record_event
-from oao.network.models import ApiKey, Location, Merchant, PartnerAgreement, StaffSession, StaffUser
+
+# Partner agreements live in oao.network.agreements (this module would pass 600
+# lines); other domains keep calling them here.
+from oao.network.agreements import (
+    accept_version,
+    agreement_versions,
+    create_pickup_agreement,
+    decline_version,
+    end_agreement,
+    get_agreement,
+    get_version,
+    list_agreements,
+    pickup_partners,
+    pickup_terms,
+    points_terms,
+    propose_agreement,
+    propose_version,
+    referral_terms,
+    withdraw_version,
+)
+from oao.network.models import ApiKey, Location, Merchant, StaffSession, StaffUser
 from oao.network.schemas import (
     check_closures,
     check_kind,
@@ -29,6 +49,7 @@ from oao.network.schemas import (
     check_opening_hours,
     check_timezone,
 )
+from oao.network.terms import PickupTerms, PointsTerms, ReferralTerms
 
 SESSION_HOURS = 12
 
@@ -360,67 +381,14 @@ def list_staff_users(session: Session, *, merchant_id: str | None) -> list[Staff
     return list(session.scalars(query))
 
 
-# --- partner agreements ---------------------------------------------------------------------
+# --- partner agreements (re-exported from oao.network.agreements) ----------------------------
 
-def create_pickup_agreement(session: Session, *, host_merchant_id: str, guest_merchant_id: str,
-                            pickup_fee_minor: int, now: datetime) -> PartnerAgreement:
-    """The host's pickup locations start accepting the guest's orders."""
-    if host_merchant_id == guest_merchant_id:
-        raise InvalidInput("A merchant needs no agreement with itself; pick another guest merchant.")
-    if pickup_fee_minor < 0:
-        raise InvalidInput(f"pickup_fee_minor cannot be negative, got {pickup_fee_minor}.")
-    get_merchant(session, merchant_id=host_merchant_id)
-    get_merchant(session, merchant_id=guest_merchant_id)
-    existing = session.scalar(select(PartnerAgreement).where(
-        PartnerAgreement.host_merchant_id == host_merchant_id,
-        PartnerAgreement.guest_merchant_id == guest_merchant_id, PartnerAgreement.status == "active"))
-    if existing is not None:
-        raise Conflict(f"Agreement {existing.id} between these merchants is already active; end it first.",
-                       agreement_id=existing.id)
-    agreement = PartnerAgreement(id=new_id("agr"), host_merchant_id=host_merchant_id,
-                                 guest_merchant_id=guest_merchant_id, pickup_fee_minor=pickup_fee_minor,
-                                 status="active", created_at=now, ended_at=None)
-    session.add(agreement)
-    session.flush()
-    record_event(session, type="partner_agreement.created", subject_id=agreement.id,
-                 merchant_id=host_merchant_id,
-                 payload={"host_merchant_id": host_merchant_id, "guest_merchant_id": guest_merchant_id,
-                          "pickup_fee_minor": pickup_fee_minor}, at=now)
-    return agreement
-
-
-def get_agreement(session: Session, *, agreement_id: str) -> PartnerAgreement:
-    return get_or_404(session, PartnerAgreement, agreement_id, "partner agreement")
-
-
-def list_agreements(session: Session, *, merchant_id: str | None) -> list[PartnerAgreement]:
-    """Agreements a merchant is party to (as host or guest), or all of them."""
-    query = select(PartnerAgreement).order_by(PartnerAgreement.created_at, PartnerAgreement.id)
-    if merchant_id is not None:
-        query = query.where(or_(PartnerAgreement.host_merchant_id == merchant_id,
-                                PartnerAgreement.guest_merchant_id == merchant_id))
-    return list(session.scalars(query))
-
-
-def end_agreement(session: Session, *, agreement_id: str, now: datetime) -> PartnerAgreement:
-    """Stop accepting the guest's pickups; orders already placed keep their pickup."""
-    agreement = get_agreement(session, agreement_id=agreement_id)
-    if agreement.status != "active":
-        raise InvalidState(f"Agreement {agreement.id} already ended at {agreement.ended_at}.")
-    agreement.status, agreement.ended_at = "ended", now
-    session.flush()
-    record_event(session, type="partner_agreement.ended", subject_id=agreement.id,
-                 merchant_id=agreement.host_merchant_id,
-                 payload={"host_merchant_id": agreement.host_merchant_id,
-                          "guest_merchant_id": agreement.guest_merchant_id}, at=now)
-    return agreement
-
-
-def pickup_partners(session: Session) -> set[tuple[str, str]]:
-    """Active (host_merchant_id, guest_merchant_id) pickup pairs."""
-    rows = session.execute(select(PartnerAgreement.host_merchant_id, PartnerAgreement.guest_merchant_id)
-                           .where(PartnerAgreement.status == "active"))
-    return {(host, guest) for host, guest in rows}
+__all__ = [
+    "PickupTerms", "PointsTerms", "ReferralTerms", "accept_version", "agreement_versions",
+    "create_pickup_agreement", "decline_version", "end_agreement", "get_agreement", "get_version",
+    "list_agreements", "pickup_partners", "pickup_terms", "points_terms", "propose_agreement", "propose_version",
+    "referral_terms", "withdraw_version",
+]
 
 
 def shipping_locations(session: Session, *, location_ids: Iterable[str] | Select[Any]) -> list[Location]:
