@@ -27,7 +27,8 @@ from oao.core.errors import InvalidInput, InvalidState
 from oao.payments import notifications
 from oao.payments import service as payments
 from oao.payments.models import PaymentIntent, PaymentRefund
-from oao.payments.providers import ProviderError, WalletProvider
+from oao.payments.providers import ProviderError, ProviderOrder, WalletProvider
+from oao.sharing import service as sharing
 
 log = logging.getLogger("oao.payments.gateway")
 
@@ -84,13 +85,39 @@ def _read(db: Database, intent_id: str) -> PaymentIntent:
         return intent
 
 
+class PolicyWithholds(InvalidState):
+    """The merchant's data-sharing policy withholds something a provider request cannot do without."""
+
+
+def shared_order(db: Database, *, intent: PaymentIntent, now: datetime) -> ProviderOrder:
+    """The ProviderOrder as the merchant's data-sharing policy lets it leave, with its disclosure committed
+    before the provider is called (S4: amount and store only; line items have no path out)."""
+    full = payments.provider_order(intent)
+    with db.unit_of_work() as session:
+        sent = sharing.project_outbound(session, owner_merchant_id=intent.merchant_id,
+                                        recipient_kind="payment_provider", recipient_id=intent.provider,
+                                        purpose="payment", payload_kind="payment.provider_order",
+                                        payload=full.as_payload(), now=now)
+        try:
+            return ProviderOrder.from_payload(sent)
+        except KeyError as exc:  # raised inside the transaction: nothing sent, so no disclosure either
+            raise PolicyWithholds(f"The data-sharing policy of this merchant withholds {exc.args[0]} from payment "
+                                  f"providers, which a wallet payment cannot do without; change the policy.") from None
+
+
 def start(db: Database, *, intent_id: str, now: datetime, provider_factory: ProviderFactory,
           auth_code: str | None = None) -> PaymentIntent:
     """Ask the provider for the QR, or charge the scanned payment code, of a committed intent."""
     intent = _read(db, intent_id)
     if intent.status not in ("requires_payment_method", "processing") or intent.out_trade_no is None:
         return intent
-    order = payments.provider_order(intent)
+    try:
+        order = shared_order(db, intent=intent, now=now)
+    except PolicyWithholds as exc:
+        # Nothing is sent; the intent says why (like a provider failure), so every screen shows it.
+        with db.unit_of_work() as session:
+            payments.note_provider_error(session, intent_id=intent_id, message=str(exc), now=now)
+        return _read(db, intent_id)
     provider = provider_factory(intent.provider)
     try:
         if intent.flow == "merchant_qr":
@@ -187,9 +214,20 @@ def execute_refund(db: Database, *, refund_pk: str, now: datetime, provider_fact
         session.expunge_all()
     if row.status != "pending" or intent.out_trade_no is None:
         return row
+    with db.unit_of_work() as session:
+        # The refund request leaves OAO too: through the projection, with its disclosure (never the reason).
+        sent = sharing.project_outbound(
+            session, owner_merchant_id=intent.merchant_id, recipient_kind="payment_provider",
+            recipient_id=row.provider, purpose="payment", payload_kind="payment.provider_refund", now=now,
+            payload={"out_trade_no": intent.out_trade_no, "out_request_no": row.refund_id,
+                     "amount_minor": row.amount_minor, "currency": row.currency})
+        if set(sent) != {"out_trade_no", "out_request_no", "amount_minor", "currency"}:
+            raise PolicyWithholds("The data-sharing policy of this merchant withholds what a refund needs from "
+                                  "payment providers; change the policy.")
     try:
-        result = provider_factory(row.provider).refund(out_trade_no=intent.out_trade_no, out_request_no=row.refund_id,
-                                                       amount_minor=row.amount_minor, currency=row.currency)
+        result = provider_factory(row.provider).refund(out_trade_no=sent["out_trade_no"],
+                                                       out_request_no=sent["out_request_no"],
+                                                       amount_minor=sent["amount_minor"], currency=sent["currency"])
         status, message = result.status, result.message
     except ProviderError as exc:
         status, message = "processing", str(exc)  # unknown outcome: stays pending, asked again later

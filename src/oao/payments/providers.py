@@ -6,8 +6,10 @@ to ask, calls the provider, then records the answer in a new transaction.
 
 What a provider may learn is fixed by `ProviderOrder` (S4, data minimisation):
 amount, currency, merchant, store and our reference. There is no field for
-line items, so no adapter can send them by accident; a merchant policy that
-allows more arrives with the data-sharing work and goes through one projection.
+line items, so no adapter can send them by accident. On top of that the gateway
+passes every ProviderOrder through the one outbound projection
+(`oao.sharing.service.project_outbound`, payload kind "payment.provider_order"),
+which applies the merchant's data-sharing policy and records a disclosure.
 
 Names follow Alipay face-to-face / WeChat Pay, which the sandbox imitates:
 `out_trade_no` is our merchant order number (our order or sale id, never
@@ -44,6 +46,21 @@ class ProviderOrder:
     merchant_id: str
     store_id: str | None
     expires_at: datetime
+
+    def as_payload(self) -> dict[str, object]:
+        """The fields as a payload for the outbound projection."""
+        return {name: getattr(self, name) for name in PROVIDER_ORDER_FIELDS}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, object]) -> ProviderOrder:
+        """Rebuild from what the projection let through; KeyError names a required field it withheld."""
+        missing = [n for n in PROVIDER_ORDER_FIELDS if n not in payload and n != "store_id"]
+        if missing:
+            raise KeyError(", ".join(missing))
+        return cls(**{n: payload.get(n) for n in PROVIDER_ORDER_FIELDS})  # type: ignore[arg-type]
+
+
+PROVIDER_ORDER_FIELDS = ("out_trade_no", "amount_minor", "currency", "merchant_id", "store_id", "expires_at")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from oao.web.common import AdminPageDep
-from oao.web.console import catalog_pages, charts, imports, places
+from oao.web.console import catalog_pages, charts, imports, places, sharing
 from oao.web.console.common import money_short, pick_merchant, scope_for, show
 from oao.web.console.overview import CHANNELS, KINDS, PERIODS, build
 
 router = APIRouter(include_in_schema=False)
 router.include_router(catalog_pages.router)
 router.include_router(imports.router)
+router.include_router(sharing.router)
 router.include_router(places.router)
 
 
