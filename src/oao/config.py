@@ -44,6 +44,12 @@ SETTINGS_DOC: dict[str, str] = {
     "OAO_EXTERNAL_OIDC_CLIENT_ID": "OAO's client id at the external OpenID Connect provider",
     "OAO_EXTERNAL_OIDC_CLIENT_SECRET": "OAO's client secret at the external OpenID Connect provider",
     "OAO_EXTERNAL_OIDC_NAME": "the name on the external login button (default `WeChat`)",
+    "OAO_PLATFORM_FEE_BPS": "the operator's platform fee on payments it collects, in basis points (1/100 of a "
+                            "percent), 0 to 10000 (default `300`, i.e. 3%)",
+    "OAO_WEBHOOKS_ALLOW_PRIVATE_HOSTS": "allow loopback and private-network addresses as webhook endpoints "
+                                        "(default `false`; only for a receiver on a host or network you trust)",
+    "OAO_SHARING_MIN_GROUP_SIZE": "smallest number of distinct members an aggregated statistic shared with a "
+                                  "partner may describe (k, default `20`); a policy may raise it",
 }
 
 
@@ -81,6 +87,9 @@ class Settings:
     external_oidc_client_id: str = ""
     external_oidc_client_secret: str = ""
     external_oidc_name: str = "WeChat"
+    platform_fee_bps: int = 300
+    webhooks_allow_private_hosts: bool = False
+    sharing_min_group_size: int = 20
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -123,6 +132,10 @@ class Settings:
             raise SettingsError("OAO_PUBLIC_URL must be an http(s) URL")
         if self.courier_speed_kmh <= 0 or self.detour_factor < 1:
             raise SettingsError("OAO_COURIER_SPEED_KMH must be > 0 and OAO_DETOUR_FACTOR >= 1")
+        if not 0 <= self.platform_fee_bps <= 10_000:
+            raise SettingsError("OAO_PLATFORM_FEE_BPS must be between 0 and 10000 (basis points of a payment)")
+        if self.sharing_min_group_size < 2:
+            raise SettingsError("OAO_SHARING_MIN_GROUP_SIZE must be at least 2: a group of one is a person")
 
 
 class SettingsError(ValueError):
