@@ -19,7 +19,7 @@ from oao.core.http import install_problem_handlers
 DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos", "members", "loyalty", "payments",
                "settlement", "sharing", "webhooks", "federation"]
 # Domains with pages of their own expose `router` in a web module, mounted at the root.
-DOMAIN_PAGES = ["members", "payments"]
+DOMAIN_PAGES = ["members", "payments", "federation"]
 
 DESCRIPTION = """
 OAO links independent online shops and physical stores into one retail network.
