@@ -14,12 +14,14 @@ from oao.deps import PROBLEM_RESPONSES, Ctx, CtxDep, IdempotencyKey, idempotent
 from oao.fulfillment import lifecycle
 from oao.fulfillment.api import fulfillment_out
 from oao.members import service as members
+from oao.orders import checkouts, returns
 from oao.orders import points as order_points
-from oao.orders import returns
 from oao.orders import service as orders
-from oao.orders.models import Order, OrderReturn
+from oao.orders.models import Checkout, Order, OrderReturn
 from oao.orders.schemas import (
     CancelIn,
+    CheckoutIn,
+    CheckoutOut,
     CustomerIn,
     OrderIn,
     OrderLineOut,
@@ -55,11 +57,16 @@ def order_out(session: Session, order: Order) -> OrderOut:
         fulfillments=[fulfillment_out(f, show_code=True) for f in lifecycle.of_order(session, order_id=order.id)],
         payment=_payment_out(session, order),
         points=OrderPointsOut.model_validate(points, from_attributes=True) if points is not None else None,
+        referrer_merchant_id=order.referrer_merchant_id, referral_commission_bps=order.referral_commission_bps,
+        checkout_id=order.checkout_id,
         money_due_minor=order.total_minor - paid_in_points, created_at=order.created_at, updated_at=order.updated_at)
 
 
 def _payment_out(session: Session, order: Order) -> OrderPaymentOut | None:
-    intent = orders.wallet_intent(session, order_id=order.id)
+    return _intent_out(orders.wallet_intent(session, order_id=order.id))
+
+
+def _intent_out(intent) -> OrderPaymentOut | None:
     if intent is None:
         return None
     return OrderPaymentOut(intent_id=intent.id, status=intent.status, provider=intent.provider,
@@ -100,7 +107,8 @@ def place_order(body: OrderIn, ctx: CtxDep, request: Request,
                                    payment_method=body.payment_method, now=ctx.now(), settings=ctx.settings,
                                    points=order_points.PointsRequest(programme_id=body.points.programme_id,
                                                                      amount_minor=body.points.amount_minor)
-                                   if body.points is not None else None)
+                                   if body.points is not None else None,
+                                   referrer_merchant_id=body.referrer_merchant_id)
         return order_out(session, order)
 
     return _after_payment_step(ctx, request, idempotent(ctx, request, idempotency_key, body, 201, run))
@@ -198,3 +206,50 @@ def list_returns(order_id: str, ctx: CtxDep) -> list[ReturnOut]:
     with ctx.read() as session:
         order = orders.get_order(session, order_id=order_id, principal=ctx.principal)
         return [return_out(session, r) for r in returns.returns_of(session, order_id=order.id)]
+
+
+# --- checkouts: several merchants' orders, one payment ---------------------------------------------------
+
+def checkout_out(session: Session, checkout: Checkout, principal) -> CheckoutOut:
+    return CheckoutOut(
+        id=checkout.id, status=checkout.status, payment_method=checkout.payment_method, currency=checkout.currency,
+        total_minor=checkout.total_minor, referrer_merchant_id=checkout.referrer_merchant_id,
+        payment_due_at=checkout.payment_due_at, cancel_reason=checkout.cancel_reason,
+        orders=[order_out(session, o) for o in checkouts.visible_orders(session, checkout=checkout,
+                                                                          principal=principal)],
+        payment=_intent_out(checkouts.payment_of(session, checkout=checkout)),
+        created_at=checkout.created_at, updated_at=checkout.updated_at)
+
+
+@router.post("/checkouts", response_model=CheckoutOut, status_code=201,
+             summary="Place one order per merchant (all or nothing) and open ONE payment for them all")
+def place_checkout(body: CheckoutIn, ctx: CtxDep, request: Request,
+                   idempotency_key: IdempotencyKey = None) -> Response:
+    def run(session: Session) -> CheckoutOut:
+        checkout = checkouts.place_checkout(
+            session, principal=ctx.principal, legs=[checkouts.CheckoutLeg(l.quote_id, l.option_id) for l in body.legs],
+            customer=body.customer.model_dump(), member_ref=body.member_ref, payment_method=body.payment_method,
+            referrer_merchant_id=body.referrer_merchant_id, now=ctx.now(), settings=ctx.settings)
+        return checkout_out(session, checkout, ctx.principal)
+
+    response = idempotent(ctx, request, idempotency_key, body, 201, run)
+    if response.status_code >= 300:
+        return response
+    checkout_id = json.loads(response.body)["id"]
+    with ctx.read() as session:
+        intent = checkouts.payment_of(session, checkout=checkouts.get_checkout(
+            session, checkout_id=checkout_id, principal=ctx.principal))
+        wallet = (intent.id, intent.status) if intent is not None else None
+    if wallet is None or wallet[1] not in ("requires_payment_method", "processing"):
+        return response
+    # Outside the checkout's transaction: ask the wallet for the QR of the one payment.
+    gateway.start(ctx.db, intent_id=wallet[0], now=ctx.now(), provider_factory=gateway.app_provider_factory(
+        request.app.state))
+    return JSONResponse(read_checkout(checkout_id, ctx).model_dump(mode="json"), status_code=response.status_code)
+
+
+@router.get("/checkouts/{checkout_id}", response_model=CheckoutOut)
+def read_checkout(checkout_id: str, ctx: CtxDep) -> CheckoutOut:
+    with ctx.read() as session:
+        checkout = checkouts.get_checkout(session, checkout_id=checkout_id, principal=ctx.principal)
+        return checkout_out(session, checkout, ctx.principal)

@@ -11,6 +11,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from oao.core.db import Base
 
 ORDER_STATUSES = ("pending_payment", "confirmed", "completed", "cancelled")
+CHECKOUT_STATUSES = ("pending_payment", "confirmed", "cancelled")
+
+
+class Checkout(Base):
+    """One shopper's purchase from several merchants: one order per merchant, paid with one payment."""
+
+    __tablename__ = "checkouts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # also the wallet's merchant order number
+    status: Mapped[str] = mapped_column(String(20))
+    payment_method: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(Integer)
+    referrer_merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    created_by: Mapped[str] = mapped_column(String(40))  # the principal that placed it (may read it back)
+    payment_due_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class Order(Base):
@@ -34,6 +53,11 @@ class Order(Base):
     payment_method: Mapped[str] = mapped_column(String(30))
     payment_due_at: Mapped[datetime | None]  # unpaid orders release their stock then
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    # Sold through another merchant (S3's kiosk): that merchant, and the commission agreed when it was placed
+    # (copied, so a later change of the agreement never alters an order already placed).
+    referrer_merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    referral_commission_bps: Mapped[int | None] = mapped_column(Integer)
+    checkout_id: Mapped[str | None] = mapped_column(ForeignKey("checkouts.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

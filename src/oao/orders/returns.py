@@ -132,21 +132,23 @@ def _money_refunds(session: Session, order: Order, goods_minor: int, return_pk: 
                    now: datetime) -> tuple[int, list[dict[str, object]]]:
     """Refund the money tenders in proportion to what each paid; the rest of the value was paid in points."""
     paid = [i for i in payments.intents_for_order(session, order_id=order.id) if i.status == "succeeded"]
-    money_paid = sum(i.amount_minor for i in paid)
+    # A checkout's one payment paid several orders: only this order's share of it counts (and is refunded).
+    shares = [payments.share_of(session, intent=i, order_id=order.id) for i in paid]
+    money_paid = sum(shares)
     if order.total_minor <= 0 or money_paid <= 0:
         return 0, []
     money_share = goods_minor * min(money_paid, order.total_minor) // order.total_minor
-    parts = split_in_proportion(money_share, [i.amount_minor for i in paid])
+    parts = split_in_proportion(money_share, shares)
     refunds: list[dict[str, object]] = []
     given = 0
     for index, (intent, amount) in enumerate(zip(paid, parts, strict=True)):
         # Never more than is left of this payment (an earlier refund or a reversal took some).
-        amount = min(amount, intent.amount_minor - intent.amount_refunded_minor - intent.reversed_minor)
+        amount = min(amount, payments.refundable_for_order(session, intent=intent, order_id=order.id))
         if amount <= 0:
             continue
         refund, _ = payments.reserve_refund(session, intent_id=intent.id, refund_id=f"{return_pk}-{index}",
                                             amount_minor=amount, reason=f"return {return_pk} of order {order.id}",
-                                            now=now)
+                                            now=now, order_id=order.id)
         given += amount
         refunds.append({"intent_id": intent.id, "refund_id": refund.refund_id, "id": refund.id,
                         "amount_minor": amount, "method": intent.method, "provider": intent.provider,
@@ -214,6 +216,10 @@ def accept_return(session: Session, *, principal: Principal, order_id: str, retu
                  payload={"return_id": ret.id, "order_id": order.id, "sale_ref": order.id,
                           "member_id": order.member_id, "location_id": location_id, "channel": "online",
                           "currency": order.currency, "goods_minor": goods, "money_refund_minor": money,
+                          "refund_minor": money, "merchant_id": order.merchant_id,
+                          "referrer_merchant_id": order.referrer_merchant_id,
+                          "referral_commission_bps": order.referral_commission_bps,
+                          "checkout_id": order.checkout_id, "order_total_minor": order.total_minor,
                           "points_reversed": ret.points_reversed, "points_restored": ret.points_restored,
                           "lines": [{"product_id": order_lines[l.order_line_id].product_id,
                                      "quantity": l.quantity,

@@ -63,6 +63,13 @@ class OrderIn(BaseModel):
                           "`points`). Refused: no member (422 points-need-member), more than the total "
                           "(422 points-over-total), a programme of another currency or closed (422 "
                           "points-programme-mismatch), not enough points (409 insufficient-points).")
+    referrer_merchant_id: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="the merchant selling this on the seller's behalf (S3: a kiosk's endless aisle), which earns "
+                    "the commission of its accepted referral agreement with the seller (copied onto the order now). "
+                    "Only that merchant itself or the network may set it; it may then place an order sold by the "
+                    "partner, and `member_ref` is its own reference for the shopper. Refused without an accepted "
+                    "referral agreement (422) or by another caller (403).")
 
 
 class PayIn(BaseModel):
@@ -103,6 +110,11 @@ class OrderOut(BaseModel):
     fulfillments: list[FulfillmentOut]
     payment: OrderPaymentOut | None = Field(None, description="the wallet payment (wallet_qr), if any")
     points: OrderPointsOut | None = Field(None, description="the part paid with points, if any")
+    referrer_merchant_id: str | None = Field(None, description="the merchant that sold it for the seller, if any")
+    referral_commission_bps: int | None = Field(
+        None, description="the referrer's commission in basis points of the order total, fixed when placed")
+    checkout_id: str | None = Field(None, description="the checkout it was placed and paid in, with other "
+                                                      "merchants' orders (`GET /checkouts/{id}`)")
     money_due_minor: int = Field(description="what the order costs in money: the total less what points pay")
     created_at: datetime
     updated_at: datetime
@@ -157,3 +169,45 @@ class ReturnOut(BaseModel):
     refunds: list[ReturnRefundOut]
     reason: str
     created_at: datetime
+
+
+CheckoutMethod = Literal["wallet_qr", "in_person"]
+
+
+class CheckoutLegIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quote_id: str = Field(..., max_length=40, description="a quote of this merchant's lines (one quote per merchant)")
+    option_id: str = Field(..., max_length=40)
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    legs: list[CheckoutLegIn] = Field(..., min_length=1, max_length=10,
+                                      description="one option per merchant: each becomes that merchant's order")
+    customer: CustomerIn = Field(default_factory=CustomerIn)
+    member_ref: str | None = Field(None, min_length=1, max_length=80,
+                                   description="the shopper's member reference (the referrer's, the caller's, or "
+                                               "for the network one seller's); each order gets the member")
+    payment_method: CheckoutMethod = Field(
+        "wallet_qr", description="`wallet_qr`: ONE wallet payment for the sum (the answer carries its QR); every "
+                                 "order is confirmed when it is paid, and all are cancelled if it is not. "
+                                 "`in_person`: each merchant is paid at its own pickup or delivery.")
+    referrer_merchant_id: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="the merchant selling the others' products (it must have an accepted referral agreement with "
+                    "each of them): every order not sold by it carries it as referrer with the agreed commission")
+
+
+class CheckoutOut(BaseModel):
+    id: str = Field(description="the checkout (`chk_…`), also the wallet's merchant order number")
+    status: Literal["pending_payment", "confirmed", "cancelled"]
+    payment_method: str
+    currency: str
+    total_minor: int = Field(description="the sum of all orders' totals: what the one payment is for")
+    referrer_merchant_id: str | None
+    payment_due_at: datetime | None
+    cancel_reason: str | None
+    orders: list[OrderOut] = Field(description="the orders the caller may read (a seller sees its own)")
+    payment: OrderPaymentOut | None = Field(None, description="the one wallet payment, if paid by wallet")
+    created_at: datetime
+    updated_at: datetime

@@ -2,7 +2,10 @@
 
 An intent paid through a wallet carries the merchant order number the
 provider knows it by (`out_trade_no`: our order id, or the intent id for a
-counter payment) and never gets a new one on a retry. Refunds carry our refund
+counter payment, or the checkout id when one payment pays the orders of several
+merchants) and never gets a new one on a retry. Such a shared payment lists
+each order's share in `payment_allocations`; its refunds say whose share they
+give back (`order_id`), so no order's refund can eat another's money. Refunds carry our refund
 id, which is also the provider's refund idempotency key (`out_request_no`).
 """
 
@@ -27,6 +30,7 @@ class PaymentIntent(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    # The order it pays; for a checkout of several orders, the checkout id (`chk_…`, see PaymentAllocation).
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     pos_sale_id: Mapped[str | None] = mapped_column(String(40), index=True)
     amount_minor: Mapped[int] = mapped_column(Integer)
@@ -61,6 +65,8 @@ class PaymentRefund(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     intent_id: Mapped[str] = mapped_column(ForeignKey("payment_intents.id"), index=True)
     refund_id: Mapped[str] = mapped_column(String(64))  # ours, and the provider's out_request_no
+    # The order whose share of a shared (checkout) payment this gives back; NULL for a payment of one order.
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(200))
@@ -70,6 +76,18 @@ class PaymentRefund(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class PaymentAllocation(Base):
+    """The share of one payment that pays one order (a checkout's single payment pays several)."""
+
+    __tablename__ = "payment_allocations"
+
+    intent_id: Mapped[str] = mapped_column(ForeignKey("payment_intents.id"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))  # the seller of that order
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
 
 
 class PaymentNotification(Base):

@@ -61,6 +61,9 @@ def apply_charge(session: Session, *, intent_id: str, status: str, provider_trad
     if status in ("closed", "failed") and intent.status != "succeeded":
         payments.mark_provider_closed(session, intent_id=intent_id, now=now, reversed_minor=reversed_minor,
                                       message=message or f"{status} at the provider")
+        if intent.order_id is not None:
+            # A checkout's one payment can never be retried by wallet: its orders are released now.
+            orders.payment_closed(session, order_id=intent.order_id, intent_id=intent_id, now=now)
         return "closed"
     return "unchanged"
 

@@ -14,6 +14,11 @@ touch the database; calling the provider happens outside any transaction
 (`gateway.py`), so a wallet intent that is cancelled here gets
 `close_requested_at` and the provider is told afterwards.
 
+One wallet payment may pay a checkout of several merchants' orders: its
+merchant order number is the checkout id, `payment_allocations` holds each
+order's share, and a refund for one order (a return, a cancellation) is capped
+by what is left of that order's share.
+
 Moves between states are conditional UPDATEs on the current status, so two
 racing writers (a notification and a poll, a handover and a cancellation)
 cannot both win.
@@ -22,9 +27,10 @@ cannot both win.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +41,7 @@ from oao.core.ids import new_id
 from oao.core.money import is_currency
 from oao.core.outbox import record_event
 from oao.network import service as network
-from oao.payments.models import FLOWS, PaymentIntent, PaymentRefund
+from oao.payments.models import FLOWS, PaymentAllocation, PaymentIntent, PaymentRefund
 from oao.payments.providers import ProviderOrder
 
 IN_STORE = "in_store"
@@ -62,22 +68,39 @@ def _event(session: Session, intent: PaymentIntent, type: str, now: datetime, **
     payload = {"intent_id": intent.id, "order_id": intent.order_id, "pos_sale_id": intent.pos_sale_id,
                "amount_minor": intent.amount_minor, "currency": intent.currency, "method": intent.method,
                "provider": intent.provider, "status": intent.status, **extra}
+    shares = allocations_of(session, intent_id=intent.id)
+    if shares:
+        # A checkout's one payment: order_id is then the checkout id; each order's share says who sold what.
+        payload["checkout_id"] = intent.order_id
+        payload["allocations"] = [{"order_id": a.order_id, "merchant_id": a.merchant_id,
+                                   "amount_minor": a.amount_minor} for a in shares]
     record_event(session, type=type, subject_id=intent.id, merchant_id=intent.merchant_id, payload=payload,
                  at=now)
 
 
 def create_intent(session: Session, *, merchant_id: str, amount_minor: int, currency: str, method: str | None,
                   now: datetime, order_id: str | None = None, pos_sale_id: str | None = None,
-                  provider: str = IN_STORE, status: str = "requires_capture") -> PaymentIntent:
-    """Open an intent for money still to be taken (pay at pickup: `requires_capture`)."""
+                  provider: str = IN_STORE, status: str = "requires_capture",
+                  allocations: list[Allocation] | None = None) -> PaymentIntent:
+    """Open an intent for money still to be taken (pay at pickup: `requires_capture`).
+
+    `allocations` split a payment of several orders (a checkout) between them; they must add up to the amount.
+    """
     _check(amount_minor, currency, method, provider)
     if status not in OPEN_STATUSES:
         raise InvalidInput(f"A payment intent is created in one of {', '.join(OPEN_STATUSES)}, not {status!r}.")
+    if allocations and sum(a.amount_minor for a in allocations) != amount_minor:
+        raise InvalidInput(f"The orders' shares add up to {sum(a.amount_minor for a in allocations)}, not to the "
+                           f"payment's {amount_minor} (minor units).")
     intent = PaymentIntent(id=new_id("pi"), merchant_id=merchant_id, order_id=order_id, pos_sale_id=pos_sale_id,
                            amount_minor=amount_minor, currency=currency, method=method, provider=provider,
                            status=status, created_at=now, updated_at=now, amount_refunded_minor=0,
                            reversed_minor=0)
     session.add(intent)
+    session.flush()
+    for share in allocations or ():
+        session.add(PaymentAllocation(intent_id=intent.id, order_id=share.order_id, merchant_id=share.merchant_id,
+                                      amount_minor=share.amount_minor, currency=currency))
     session.flush()
     _event(session, intent, "payment.intent_created", now)
     return intent
@@ -85,8 +108,12 @@ def create_intent(session: Session, *, merchant_id: str, amount_minor: int, curr
 
 def open_wallet_intent(session: Session, *, merchant_id: str, amount_minor: int, currency: str, provider: str,
                        flow: str, expires_at: datetime, now: datetime, order_id: str | None = None,
-                       location_id: str | None = None, register_id: str | None = None) -> PaymentIntent:
-    """A wallet payment to be taken: an order's (its id is the merchant order number) or a counter payment's."""
+                       location_id: str | None = None, register_id: str | None = None,
+                       allocations: list[Allocation] | None = None) -> PaymentIntent:
+    """A wallet payment to be taken: an order's (its id is the merchant order number) or a counter payment's.
+
+    A checkout's payment passes the checkout id as `order_id` and each order's share as `allocations`.
+    """
     if flow not in FLOWS:
         raise InvalidInput(f"A wallet payment flow is one of {', '.join(FLOWS)}, not {flow!r}.")
     if amount_minor <= 0:
@@ -101,7 +128,7 @@ def open_wallet_intent(session: Session, *, merchant_id: str, amount_minor: int,
     method = "wallet_qr" if flow == "merchant_qr" else "wallet_code"
     intent = create_intent(session, merchant_id=merchant_id, amount_minor=amount_minor, currency=currency,
                            method=method, now=now, order_id=order_id, provider=provider,
-                           status="requires_payment_method")
+                           status="requires_payment_method", allocations=allocations)
     # Our order id is the provider's merchant order number; a counter payment has no other id than its own.
     intent.out_trade_no = order_id or intent.id
     intent.flow, intent.expires_at = flow, expires_at
@@ -156,8 +183,44 @@ def list_intents(session: Session, *, principal: Principal, order_id: str | None
 
 
 def intents_for_order(session: Session, *, order_id: str) -> list[PaymentIntent]:
-    return list(session.scalars(select(PaymentIntent).where(PaymentIntent.order_id == order_id)
+    """The order's own payments, and a checkout payment that pays (a share of) it."""
+    shared = select(PaymentAllocation.intent_id).where(PaymentAllocation.order_id == order_id)
+    return list(session.scalars(select(PaymentIntent)
+                                .where(or_(PaymentIntent.order_id == order_id, PaymentIntent.id.in_(shared)))
                                 .order_by(PaymentIntent.created_at, PaymentIntent.id)))
+
+
+# --- payments shared by several orders (a checkout) ----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    order_id: str
+    merchant_id: str
+    amount_minor: int
+
+
+def allocations_of(session: Session, *, intent_id: str) -> list[PaymentAllocation]:
+    return list(session.scalars(select(PaymentAllocation).where(PaymentAllocation.intent_id == intent_id)
+                                .order_by(PaymentAllocation.order_id)))
+
+
+def share_of(session: Session, *, intent: PaymentIntent, order_id: str) -> int:
+    """What of this payment paid that order: its allocation, or the whole amount of a payment of one order."""
+    share = session.get(PaymentAllocation, (intent.id, order_id))
+    if share is not None:
+        return share.amount_minor
+    return intent.amount_minor if intent.order_id == order_id else 0
+
+
+def refundable_for_order(session: Session, *, intent: PaymentIntent, order_id: str) -> int:
+    """What may still be given back of this payment for that order (never another order's share)."""
+    left = intent.amount_minor - intent.amount_refunded_minor - intent.reversed_minor
+    if session.get(PaymentAllocation, (intent.id, order_id)) is None:
+        return max(left, 0) if intent.order_id == order_id else 0
+    given = session.scalar(select(func.coalesce(func.sum(PaymentRefund.amount_minor), 0))
+                           .where(PaymentRefund.intent_id == intent.id, PaymentRefund.order_id == order_id,
+                                  PaymentRefund.status != "failed")) or 0
+    return max(min(left, share_of(session, intent=intent, order_id=order_id) - int(given)), 0)
 
 
 def intent_for_sale(session: Session, *, pos_sale_id: str) -> PaymentIntent | None:
@@ -307,11 +370,13 @@ def _check_refund(refund_id: str, amount_minor: int, reason: str) -> None:
 
 
 def reserve_refund(session: Session, *, intent_id: str, refund_id: str, amount_minor: int, reason: str,
-                   now: datetime) -> tuple[PaymentRefund, bool]:
+                   now: datetime, order_id: str | None = None) -> tuple[PaymentRefund, bool]:
     """Step one of a refund: claim the amount against what was paid; (refund, False) when replayed.
 
     The claim is one conditional UPDATE, so concurrent refunds can never together exceed the payment.
     An in-store refund (cash back at the counter) needs no provider and is `succeeded` at once.
+    On a payment shared by several orders, `order_id` says whose share is given back, and the refund is
+    capped by what is left of that share (the caller holds that order's row lock).
     """
     _check_refund(refund_id, amount_minor, reason)
     intent = get_intent(session, intent_id=intent_id)
@@ -319,6 +384,13 @@ def reserve_refund(session: Session, *, intent_id: str, refund_id: str, amount_m
                                                           PaymentRefund.refund_id == refund_id))
     if existing is not None:
         return _replayed(existing, intent_id, amount_minor), False
+    shared = order_id is not None and session.get(PaymentAllocation, (intent_id, order_id)) is not None
+    if shared:
+        left_for_order = refundable_for_order(session, intent=intent, order_id=order_id)
+        if amount_minor > left_for_order:
+            raise Conflict(f"Only {left_for_order} {intent.currency} (minor units) of payment {intent_id} is left "
+                           f"to refund for order {order_id}; {amount_minor} was asked.",
+                           refundable_minor=left_for_order)
     claimed = session.execute(
         update(PaymentIntent)
         .where(PaymentIntent.id == intent_id, PaymentIntent.status == "succeeded",
@@ -337,7 +409,8 @@ def reserve_refund(session: Session, *, intent_id: str, refund_id: str, amount_m
     row = PaymentRefund(id=new_id("rfd"), merchant_id=intent.merchant_id, intent_id=intent_id, refund_id=refund_id,
                         amount_minor=amount_minor, currency=intent.currency, reason=reason,
                         provider=intent.provider, status="succeeded" if in_store else "pending",
-                        failure_message=None, attempts=0, created_at=now, updated_at=now)
+                        failure_message=None, attempts=0, created_at=now, updated_at=now,
+                        order_id=order_id if shared else None)
     try:
         with session.begin_nested():
             session.add(row)
@@ -345,7 +418,8 @@ def reserve_refund(session: Session, *, intent_id: str, refund_id: str, amount_m
         # A concurrent twin with the same refund id committed first (PostgreSQL): ours never happened.
         raise Conflict(f"Refund {refund_id!r} is being recorded by another request; retry to see it.") from None
     _event(session, intent, "payment.refund_succeeded" if in_store else "payment.refund_requested", now,
-           refund_id=refund_id, refund_amount_minor=amount_minor, reason=reason)
+           refund_id=refund_id, refund_amount_minor=amount_minor, reason=reason,
+           **({"refund_order_id": order_id} if shared else {}))
     return row, True
 
 
@@ -357,14 +431,22 @@ def _replayed(existing: PaymentRefund, intent_id: str, amount_minor: int) -> Pay
     return existing
 
 
-def refund_remaining(session: Session, *, intent_id: str, reason: str, now: datetime) -> PaymentRefund | None:
-    """Give back everything not yet refunded (an order cancelled after it was paid); None if nothing is left."""
+def refund_remaining(session: Session, *, intent_id: str, reason: str, now: datetime,
+                     order_id: str | None = None) -> PaymentRefund | None:
+    """Give back everything not yet refunded (an order cancelled after it was paid); None if nothing is left.
+
+    With `order_id` on a payment shared by several orders, only what is left of that order's share.
+    """
     intent = get_intent(session, intent_id=intent_id)
     left = intent.amount_minor - intent.amount_refunded_minor - intent.reversed_minor
+    if order_id is not None and session.get(PaymentAllocation, (intent_id, order_id)) is not None:
+        left = refundable_for_order(session, intent=intent, order_id=order_id)
+    else:
+        order_id = None
     if intent.status != "succeeded" or left <= 0:
         return None
     row, _ = reserve_refund(session, intent_id=intent_id, refund_id=new_id("re"), amount_minor=left,
-                            reason=reason[:200] or "refund", now=now)
+                            reason=reason[:200] or "refund", now=now, order_id=order_id)
     return row
 
 

@@ -7,6 +7,12 @@ form's hidden token is the Idempotency-Key, so a double tap or a resent POST
 lands on the same order. A wallet payment is started after the order's
 transaction has committed (the wallet is outside; see payments.gateway).
 
+A cart no single shop can serve whole (the quote engine answers options where
+one seller has everything) is split by seller (orders.checkouts.split_by_seller)
+and each part is quoted on its own: the page shows one option list per seller,
+and placing it makes one checkout, one order per seller, paid with one wallet
+payment (or each in person).
+
 The order page is the shopper's: it opens with the signed link the checkout
 redirected to, or for the member who placed it; anyone else gets a 404.
 """
@@ -34,6 +40,7 @@ from oao.fulfillment.models import Quote
 from oao.fulfillment.service import ItemIn
 from oao.members import service as members
 from oao.network import service as network
+from oao.orders import checkouts
 from oao.orders import points as order_points
 from oao.orders import service as orders
 from oao.orders.models import Order
@@ -51,6 +58,7 @@ router = APIRouter(include_in_schema=False)
 OWN_PAYMENTS = ("wallet_qr", "in_person")
 FINAL_STATUSES = ("completed", "cancelled")
 PHONE_DIGITS = re.compile(r"^\+?[0-9]{6,20}$")
+MAX_SELLERS = 4  # option lists on one checkout page (form fields leg_0 … leg_3)
 
 
 def order_tag(request: Request, order_id: str) -> str:
@@ -130,9 +138,48 @@ def _new_quote(request: Request, ctx: Ctx, where: shopper.Where) -> tuple[Quote 
         return None, exc.detail
 
 
+def _split_quotes(request: Request, ctx: Ctx, where: shopper.Where) -> tuple[list[Quote], str | None]:
+    """No shop has the whole cart: one quote per seller (each product from its cheapest seller)."""
+    lines = shopper.cart(request)
+    if len(lines) < 2:
+        return [], None
+    records: list[Quote] = []
+    try:
+        with ctx.tx() as session:
+            parts = checkouts.split_by_seller(session, items=lines)
+            if len(parts) < 2 or len(parts) > MAX_SELLERS:
+                return [], None
+            for seller, items in parts.items():
+                record = fulfillment.build_quote(
+                    session, principal=STOREFRONT,
+                    items=[ItemIn(quantity=q, product_id=p, merchant_id=seller) for p, q in items.items()],
+                    destination={"latitude": where.latitude, "longitude": where.longitude, "address": where.label},
+                    pickup_location_id=None, at=None, now=ctx.now(), settings=ctx.settings)
+                if not record.options:
+                    return [], None
+                records.append(record)
+            session.expunge_all()
+    except (InvalidInput, NotFound) as exc:
+        return [], exc.detail
+    return records, None
+
+
+def _seller_lists(records: list[Quote], where: shopper.Where, now: datetime,
+                  chosen: dict[str, str]) -> list[dict[str, Any]]:
+    """One option list per seller of a split cart, the soonest-nearest option chosen unless she chose."""
+    out = []
+    for index, record in enumerate(records):
+        ordered = _soonest_nearest(record.options, where)
+        out.append({"index": index, "quote_id": record.id, "seller": ordered[0]["merchant"]["name"],
+                    "chosen": chosen.get(f"leg_{index}") or ordered[0]["id"],
+                    "lines": ", ".join(f"{l['quantity']} × {l['title']}" for l in ordered[0]["lines"]),
+                    "options": [option_words(o, now, where) for o in ordered]})
+    return out
+
+
 def _checkout_page(request: Request, ctx: Ctx, record: Quote | None, *, form: dict[str, str],
                    errors: dict[str, str], status: int = 200, notice: str | None = None,
-                   problem: str | None = None) -> HTMLResponse:
+                   problem: str | None = None, split: list[Quote] | None = None) -> HTMLResponse:
     from oao.web.shop.web import cart_view, page_context
 
     with ctx.read() as session:
@@ -142,6 +189,7 @@ def _checkout_page(request: Request, ctx: Ctx, record: Quote | None, *, form: di
                                                                                where)]
         cart = shopper.cart(request)
         summary = cart_view(session, cart)
+    sellers = _seller_lists(split, where, ctx.now(), form) if split and not options else []
     if not form.get("token"):
         form = {**form, "token": new_id("chk")}
     points_options = []
@@ -152,7 +200,8 @@ def _checkout_page(request: Request, ctx: Ctx, record: Quote | None, *, form: di
     return render(request, "shop/checkout.html", {
         **context, "shop_nav": "cart", "quote": record, "options": options, "form": form, "errors": errors,
         "notice": notice, "problem": problem, "cart_empty": not cart, "summary": summary,
-        "shopper": current_shopper(request), "points_options": points_options}, status=status)
+        "shopper": current_shopper(request), "points_options": points_options, "sellers": sellers,
+        "quote_ids": ",".join(r.id for r in split or [])}, status=status)
 
 
 def _prefill(request: Request, ctx: Ctx) -> dict[str, str]:
@@ -172,9 +221,12 @@ def checkout_page(request: Request, ctx: ShopDep) -> Response:
         where = shopper.where(request, session)
     record, problem = _new_quote(request, ctx, where)
     form = {"payment": "wallet_qr", **_prefill(request, ctx)}
+    split: list[Quote] = []
     if record is not None and record.options:
         form["option_id"] = _soonest_nearest(record.options, where)[0]["id"]
-    return _checkout_page(request, ctx, record, form=form, errors={}, problem=problem)
+    elif problem is None:
+        split, problem = _split_quotes(request, ctx, where)
+    return _checkout_page(request, ctx, record, form=form, errors={}, problem=problem, split=split)
 
 
 def _validate(form: dict[str, str], option: dict[str, Any] | None, *, points_cover_all: bool) -> dict[str, str]:
@@ -199,10 +251,18 @@ def place_order(request: Request, ctx: ShopDep, quote_id: Annotated[str, Form(ma
                 phone: Annotated[str, Form(max_length=40)] = "", payment: Annotated[str, Form(max_length=30)] = "",
                 points_programme: Annotated[str, Form(max_length=40)] = "",
                 points_amount: Annotated[str, Form(max_length=20)] = "",
-                token: Annotated[str, Form(max_length=60)] = "") -> Response:
+                token: Annotated[str, Form(max_length=60)] = "",
+                quote_ids: Annotated[str, Form(max_length=(41 * MAX_SELLERS))] = "",
+                leg_0: Annotated[str, Form(max_length=40)] = "", leg_1: Annotated[str, Form(max_length=40)] = "",
+                leg_2: Annotated[str, Form(max_length=40)] = "",
+                leg_3: Annotated[str, Form(max_length=40)] = "") -> Response:
     from oao.web.shop.web import check_same_origin
 
     check_same_origin(request)
+    if quote_ids:
+        form = {"name": name.strip(), "phone": phone.strip(), "payment": payment, "token": token,
+                "quote_ids": quote_ids, "leg_0": leg_0, "leg_1": leg_1, "leg_2": leg_2, "leg_3": leg_3}
+        return _place_checkout(request, ctx, form)
     form = {"quote_id": quote_id, "option_id": option_id, "name": name.strip(), "phone": phone.strip(),
             "payment": payment, "token": token, "points_programme": points_programme,
             "points_amount": points_amount}
@@ -266,6 +326,56 @@ def place_order(request: Request, ctx: ShopDep, quote_id: Annotated[str, Form(ma
     order_id = body["id"]
     _ensure_qr(request, ctx, order_id)
     response = RedirectResponse(order_link(request, order_id), status_code=303)
+    shopper.save_cart(request, response, {})
+    return response
+
+
+def _place_checkout(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
+    """A split cart: one order per seller in one checkout, paid once (or each in person)."""
+    with ctx.read() as session:
+        where = shopper.where(request, session)
+        records: list[Quote] = []
+        for quote_id in form["quote_ids"].split(",")[:MAX_SELLERS]:
+            try:
+                records.append(fulfillment.get_quote(session, quote_id=quote_id, principal=STOREFRONT))
+            except NotFound:
+                records = []
+                break
+        session.expunge_all()
+    if not records:
+        fresh, problem = _new_quote(request, ctx, where)
+        split, problem = _split_quotes(request, ctx, where) if problem is None else ([], problem)
+        return _checkout_page(request, ctx, fresh, form={**form, "token": ""}, errors={}, status=409, split=split,
+                              notice="Your delivery options were out of date; here they are again.", problem=problem)
+    chosen = [next((o for o in r.options if o["id"] == form[f"leg_{i}"]), None) for i, r in enumerate(records)]
+    errors = _validate(form, chosen[0] if all(chosen) else None, points_cover_all=False)
+    if errors:
+        return _checkout_page(request, ctx, None, form=form, errors=errors, status=422, split=records)
+    member = current_shopper(request)
+    method = "wallet_qr" if form["payment"] == "wallet_qr" else "in_person"
+
+    def action(session: Session) -> tuple[int, dict[str, Any]]:
+        checkout = checkouts.place_checkout(
+            session, principal=STOREFRONT, legs=[checkouts.CheckoutLeg(r.id, o["id"])
+                                                 for r, o in zip(records, chosen, strict=True) if o is not None],
+            customer={"name": form["name"], "phone": form["phone"]}, payment_method=method, now=ctx.now(),
+            settings=ctx.settings, member_id=member.member_id if member is not None else None)
+        return 201, {"id": checkout.id,
+                     "orders": [o.id for o in orders.checkout_orders(session, checkout_id=checkout.id)]}
+
+    payload = {k: form[k] for k in ("quote_ids", "leg_0", "leg_1", "leg_2", "leg_3", "name", "phone", "payment")}
+    try:
+        _, body = run_idempotent(ctx.db, scope="storefront:checkout", key=form["token"] or new_id("chk"),
+                                 fingerprint=request_fingerprint("POST", "/shop/checkout", payload), at=ctx.now(),
+                                 action=action)
+    except (Gone, Conflict, InsufficientStock, InvalidState) as exc:
+        fresh, problem = _new_quote(request, ctx, where)
+        split, problem = _split_quotes(request, ctx, where) if problem is None else ([], problem)
+        return _checkout_page(request, ctx, fresh, form={**form, "token": ""}, errors={}, status=409, split=split,
+                              notice=f"{exc.detail} Here are your options as they are now.", problem=problem)
+    first = body["orders"][0]
+    _ensure_qr(request, ctx, first)  # the one payment of the checkout: its QR is on every order's page
+    response = RedirectResponse(order_link(request, first), status_code=303)
     shopper.save_cart(request, response, {})
     return response
 
@@ -342,6 +452,9 @@ def _payment_words(order: Order, intent: Any, paid_with_points: Any = None) -> s
             return prefix
         prefix += " · "
     total = shopper.money(due, order.currency)
+    if intent is not None and order.checkout_id is not None and intent.amount_minor != due:
+        # One payment for the whole checkout (several shops' orders): say what it is for.
+        total = f"{shopper.money(intent.amount_minor, intent.currency)} (all your orders of this checkout)"
     if intent is not None:
         if intent.status == "succeeded":
             return f"{prefix}Paid {total} with your wallet"
@@ -400,6 +513,11 @@ def order_context(request: Request, session: Session, order: Order, now: datetim
         "pay_svg": _qr_svg(intent.qr_content, "Payment QR code") if awaiting and intent.qr_content else None,
         "pay_until": shopper.clock_words(order.payment_due_at, now) if awaiting and order.payment_due_at else None,
         "pickups": pickups, "cancellable": cancellable, "tag": order_tag(request, order.id),
+        "siblings": [{"seller": network.get_merchant(session, merchant_id=o.merchant_id).name,
+                      "link": order_link(request, o.id), "short": o.id[-8:].upper(),
+                      "total": shopper.money(o.total_minor, o.currency)}
+                     for o in (orders.checkout_orders(session, checkout_id=order.checkout_id)
+                               if order.checkout_id else []) if o.id != order.id],
         "legs": [{"status": _LEG_WORDS.get(f.status, f.status), "kind": f.kind} for f in legs],
     }
 

@@ -6,8 +6,9 @@ town and types her street address; the fulfillment quote (the same engine as
 the storefront) gives the home-delivery options in words; the order is placed
 by the network's storefront principal, as on /shop, with her member ref *for
 the selling merchant* (so she earns points there on delivery), and paid with
-the wallet QR shown on the kiosk. Commission between the two merchants is a
-later issue and is not computed here.
+the wallet QR shown on the kiosk. When the kiosk's merchant has an accepted
+referral agreement with the seller, the order is placed with this merchant as
+its referrer and the agreed commission is copied onto it (settlement pays it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from oao.deps import Ctx
 from oao.fulfillment import service as fulfillment
 from oao.fulfillment.service import ItemIn
 from oao.members import service as members
+from oao.network import service as network
 from oao.network.hours import local_time
 from oao.orders import service as orders
 from oao.payments import gateway
@@ -177,7 +179,8 @@ def partner_order(request: Request, ctx: StaffPageDep, product_id: str,
                                        member_ref=seller_ref,
                                        customer={"name": visit.member_name or "Kiosk shopper",
                                                  "phone": phone.strip()[:40], "email": ""},
-                                       payment_method="wallet_qr", now=now, settings=shop.settings)
+                                       payment_method="wallet_qr", now=now, settings=shop.settings,
+                                       referrer_merchant_id=referrer_for(session, kiosk, seller, now))
             order_id = order.id
             intent = orders.wallet_intent(session, order_id=order_id)
             intent_id = intent.id if intent is not None else None
@@ -194,6 +197,15 @@ def partner_order(request: Request, ctx: StaffPageDep, product_id: str,
                      "total": words["total"], "seller": option["merchant"]["name"],
                      "titles": [line["title"] for line in option["lines"]], "paid": False}
     return save_visit(request, RedirectResponse("/store/kiosk/partner-pay", status_code=303), visit)
+
+
+def referrer_for(session: Any, kiosk: Kiosk, seller: str, now: datetime) -> str | None:
+    """This shop, when an accepted referral agreement lets it sell the seller's products (it earns the
+    commission); otherwise the partner order is placed without a referrer."""
+    if seller == kiosk.merchant_id:
+        return None
+    terms = network.referral_terms(session, referrer_merchant_id=kiosk.merchant_id, seller_merchant_id=seller, at=now)
+    return kiosk.merchant_id if terms is not None else None
 
 
 def _partner_pay_context(visit: Any, request: Request) -> dict[str, Any]:
