@@ -30,7 +30,7 @@ templates.env.globals["oao_version"] = __version__
 # Audience apps under oao.web: each package's `web` module exposes `router`.
 WEB_APPS = ["shop", "store", "console"]
 # Paths whose errors a person reads: they get an HTML page (or an htmx fragment), not problem+json.
-PAGE_PREFIXES = ("/shop", "/store", "/console", "/staff")
+PAGE_PREFIXES = ("/shop", "/store", "/console", "/staff", "/join")
 
 
 def _wants_html(request: Request) -> bool:
@@ -76,6 +76,7 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_page_errors(app)
     app.include_router(import_module("oao.web.staff").router)
+    app.include_router(import_module("oao.web.onboarding").router)
     for name in WEB_APPS:
         app.include_router(import_module(f"oao.web.{name}.web").router)
     openapi_url = app.openapi_url or "/api/openapi.json"
