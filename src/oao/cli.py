@@ -154,3 +154,22 @@ def _safe_url(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
+
+
+@main.command(name="settlement-check",
+              help="Reconcile captured wallet payments with the settlement ledger; exit 1 on any difference.")
+@click.option("--merchant", "merchant_id", default=None, help="Only this merchant (default: every merchant).")
+def settlement_check(merchant_id: str | None) -> None:
+    from oao.core.db import Database
+    from oao.settlement import service as settlement
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        with db.read() as session:
+            ok, report = settlement.reconciliation_text(session, merchant_id=merchant_id)
+    finally:
+        db.dispose()
+    click.echo(report)
+    if not ok:
+        raise SystemExit(1)

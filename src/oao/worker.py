@@ -1,6 +1,8 @@
 """Background jobs: give back stock of unpaid orders and uncollected pickups,
 poll wallets for late payments and send refunds, deliver the sandbox wallet's
-notifications, clean up expired quotes and old idempotency keys.
+notifications, accrue points, post money between merchants to the settlement
+ledger, turn accepted agreements into data-sharing policies, deliver webhooks
+and federation messages, clean up expired quotes and old idempotency keys.
 
 Runs as a thread inside `oao serve` (embedded default) or as `oao worker`
 processes; due rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL so
@@ -22,11 +24,16 @@ from oao.config import Settings
 from oao.core.clock import Clock
 from oao.core.db import Database
 from oao.core.idempotency import IdempotencyRecord
+from oao.federation import client as federation_client
 from oao.fulfillment.models import Quote
 from oao.loyalty import service as loyalty
 from oao.orders import service as orders
 from oao.payments import gateway, sandbox
 from oao.payments.gateway import ProviderFactory
+from oao.settlement import service as settlement
+from oao.sharing import service as sharing
+from oao.webhooks import sender as webhook_sender
+from oao.webhooks import service as webhooks
 
 log = logging.getLogger("oao.worker")
 
@@ -63,8 +70,18 @@ def _void_expired_holds(session: Session, clock: Clock) -> int:
     return loyalty.void_expired_holds(session, now=clock.now())
 
 
+def _apply_agreement_policies(session: Session, clock: Clock) -> int:
+    return sharing.apply_agreements_from_outbox(session, now=clock.now())
+
+
+def _purge_webhook_deliveries(session: Session, clock: Clock) -> int:
+    return webhooks.purge_finished(session, now=clock.now())
+
+
 JOBS: dict[str, Callable[[Session, Clock], int]] = {
     "accrue_points": _accrue_points,
+    "apply_agreement_data_policies": _apply_agreement_policies,
+    "purge_webhook_deliveries": _purge_webhook_deliveries,
     "expire_points": _expire_points,
     "void_expired_points_holds": _void_expired_holds,
     "expire_unpaid_orders": _expire_unpaid,
@@ -85,6 +102,15 @@ class Worker:
         self.outside_jobs: dict[str, Callable[[], int]] = {
             "poll_open_payments": lambda: gateway.poll_open_payments(db, clock, settings, self.provider_factory),
             "deliver_sandbox_notifications": lambda: sandbox.deliver_notifications(db, clock, settings, self.http),
+            "deliver_webhooks": lambda: webhook_sender.deliver_due(db, clock, settings, self.http),
+            "deliver_federation_messages": lambda: federation_client.deliver_pending(
+                db, now=clock.now(), secret_key=settings.secret_key, http=self.http),
+        }
+        # Session jobs that need this instance's settings, beside the module-level JOBS.
+        self.session_jobs: dict[str, Callable[[Session, Clock], int]] = {
+            **JOBS,
+            "post_settlement": lambda session, clock: settlement.post_from_outbox(
+                session, now=clock.now(), fee_bps=settings.platform_fee_bps),
         }
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,7 +118,7 @@ class Worker:
     def run_once(self) -> dict[str, int]:
         """Run every job once, each in its own transaction; a failing job does not stop the others."""
         done: dict[str, int] = {}
-        for name, job in JOBS.items():
+        for name, job in self.session_jobs.items():
             try:
                 with self.db.unit_of_work() as session:
                     done[name] = job(session, self.clock)
