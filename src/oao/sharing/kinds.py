@@ -40,6 +40,11 @@ _ORDER = {
     "referrer_merchant_id": "merchant_reference", "referral_commission_bps": "basket_total",
     "lines[].product_id": "line_items", "lines[].category": "line_items", "lines[].quantity": "line_items",
     "lines[].amount_minor": "line_items",
+    # orders.service.partner_facts: the partner pickup terms that covered the order (money between merchants,
+    # classified like the agreement's own pickup_fee_minor)
+    "pickup_fee_minor": "merchant_reference", "pickup_fee_currency": "merchant_reference",
+    "pickup_agreement_id": "merchant_reference", "pickup_agreement_version": "merchant_reference",
+    "points_hold_id": "loyalty",
 }
 for _t in ("placed", "payment_started", "confirmed", "cancelled", "completed"):
     _event(f"order.{_t}", _ORDER)
@@ -50,7 +55,19 @@ _event("order.returned", {
     "currency": "basket_total", "goods_minor": "basket_total", "money_refund_minor": "basket_total",
     "refund_minor": "basket_total", "points_reversed": "loyalty", "points_restored": "loyalty",
     "lines[].product_id": "line_items", "lines[].quantity": "line_items", "lines[].amount_minor": "line_items",
+    "merchant_id": "merchant_reference", "referrer_merchant_id": "merchant_reference",
+    "referral_commission_bps": "basket_total", "checkout_id": "order_reference", "order_total_minor": "basket_total",
 })
+
+# checkout.* (orders.service.checkout_event): one shopper payment over the orders of several merchants.
+_CHECKOUT = {
+    "checkout_id": "order_reference", "status": "fulfillment_status", "total_minor": "basket_total",
+    "currency": "basket_total", "referrer_merchant_id": "merchant_reference", "intent_id": "payment_status",
+    "reason": "fulfillment_status", "orders[].order_id": "order_reference",
+    "orders[].merchant_id": "merchant_reference", "orders[].total_minor": "basket_total",
+}
+for _t in ("placed", "confirmed", "cancelled"):
+    _event(f"checkout.{_t}", _CHECKOUT)
 
 _PAYMENT = {
     "intent_id": "payment_status", "order_id": "order_reference", "pos_sale_id": "order_reference",
@@ -58,6 +75,10 @@ _PAYMENT = {
     "provider": "payment_status", "status": "payment_status", "reason": "payment_status",
     "provider_trade_no": "payment_status", "reversed_minor": "basket_total", "refund_id": "order_reference",
     "refund_amount_minor": "basket_total", "message": "payment_status",
+    # a checkout's one payment (payments.service._event): each order's share of it
+    "checkout_id": "order_reference", "refund_order_id": "order_reference",
+    "allocations[].order_id": "order_reference", "allocations[].merchant_id": "merchant_reference",
+    "allocations[].amount_minor": "basket_total",
 }
 for _t in ("intent_created", "succeeded", "canceled", "reversed", "refund_requested", "refund_succeeded",
            "refund_failed", "refund_processing"):
@@ -130,6 +151,33 @@ _AGREEMENT = {
 for _t in ("created", "proposed", "accepted", "declined", "withdrawn", "ended"):
     _event(f"partner_agreement.{_t}", _AGREEMENT)
 
+# settlement.service.record_entry: one double-entry line of the ledger between merchants.
+_event("settlement.entry_recorded", {
+    "entry_id": "order_reference", "kind": "order_reference", "reference": "order_reference",
+    "debit": "merchant_reference", "credit": "merchant_reference", "merchant_ids": "merchant_reference",
+    "amount_minor": "basket_total", "currency": "basket_total",
+})
+
+_event("onboarding.qr_printed", {"location_id": "location"})
+
+# federation.* outbox events: the merchant's own record of its links and parcels (what its webhooks get;
+# the messages to the partner instance are the federation.parcel_* payload kinds in federation.protocol).
+_event("federation.invitation_created", {"invitation_id": "account_admin", "capabilities": "account_admin",
+                                         "expires_at": "account_admin"})
+_FEDERATION_LINK = {"link_id": "account_admin", "status": "account_admin", "remote_url": "account_admin",
+                    "capabilities": "account_admin"}
+for _t in ("link_created", "link_active", "link_suspended", "stock_share_updated"):
+    _event(f"federation.{_t}", _FEDERATION_LINK)
+_FEDERATED_PARCEL = {
+    "parcel_id": "order_reference", "link_id": "merchant_reference", "role": "fulfillment_status",
+    "status": "fulfillment_status", "order_id": "order_reference", "order_reference": "order_reference",
+    "location_id": "location", "remote_location_id": "location", "parcel_count": "fulfillment_status",
+    "reason": "fulfillment_status", "fee_minor": "merchant_reference", "currency": "merchant_reference",
+    "settlement_entry_id": "order_reference",
+}
+for _t in ("sent", "expected", "ready", "handed_over", "cancelled"):
+    _event(f"federation.parcel_{_t}", _FEDERATED_PARCEL)
+
 _event("member.signed_up", {"method": "member_reference", "issuer": "member_reference"})
 _event("member.consent_granted", {"data_classes": "member_reference", "member_ref": "member_reference"})
 _event("member.consent_withdrawn", {"data_classes": "member_reference", "member_ref": "member_reference"})
@@ -151,6 +199,16 @@ _FEDERATION_ORDER = {
 register_payload_kind("federation:order_handoff", _FEDERATION_ORDER)
 register_payload_kind("federation:order_status", _FEDERATION_ORDER)
 
+# Stock visibility across a link (federation.stock.stock_payload): which shared GTINs are available where. The
+# products and figures are stock_levels (the owner permits that class to show them); the places are locations.
+register_payload_kind("federation.stock_levels", {
+    "merchant": "merchant_reference", "as_of": "stock_levels", "precision": "stock_levels",
+    "items[].gtin": "stock_levels", "items[].availability[].band": "stock_levels",
+    "items[].availability[].quantity": "stock_levels", "items[].availability[].location_id": "location",
+    "items[].availability[].location_name": "location", "items[].availability[].latitude": "location",
+    "items[].availability[].longitude": "location",
+})
+
 # --- aggregated statistics shared with a partner (sharing.aggregates) -------------------------------------
 register_payload_kind("aggregated_stats", {
     "purpose": "aggregated_stats", "group_by": "aggregated_stats", "filters": "aggregated_stats",
@@ -167,4 +225,14 @@ PAYMENT_PROVIDER_REFUND = register_payload_kind("payment.provider_refund", {
     "out_request_no": "order_reference",
     "amount_minor": "basket_total",
     "currency": "basket_total",
+})
+
+# --- federation: stock of shared products shown to a linked instance (stock_visibility) --------------------
+# The GTINs shown are themselves part of the stock picture (which products the merchant carries and where).
+register_payload_kind("federation.stock_levels", {
+    "merchant": "merchant_reference", "as_of": "stock_levels", "precision": "stock_levels",
+    "items[].gtin": "stock_levels", "items[].availability[].band": "stock_levels",
+    "items[].availability[].quantity": "stock_levels", "items[].availability[].location_id": "location",
+    "items[].availability[].location_name": "location", "items[].availability[].latitude": "location",
+    "items[].availability[].longitude": "location",
 })
