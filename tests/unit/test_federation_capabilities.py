@@ -32,3 +32,10 @@ def test_an_offer_is_normalised_and_limited_to_what_this_instance_supports():
 def test_richer_levels_are_allowed_only_when_negotiated():
     assert caps.allows(["order_handoff", "pickup"], "pickup")
     assert not caps.allows(["order_handoff"], "pickup")
+
+
+def test_richer_levels_are_served_but_opted_into_and_points_settlement_is_not_offered():
+    assert set(caps.DEFAULT_OFFER) == {"order_handoff", "pickup"}
+    assert caps.normalise(["member_recognition", "stock_visibility", "order_handoff"]) == [
+        "order_handoff", "stock_visibility", "member_recognition"]
+    assert "points_settlement" not in caps.SUPPORTED

@@ -17,12 +17,13 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from oao.core.errors import BadRequest, InvalidInput
 from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, app_state, idempotent
-from oao.federation import client, parcels, service
-from oao.federation.models import FederationLink
+from oao.federation import client, parcels, service, stock
+from oao.federation.models import FederationLink, RemoteStock
 from oao.federation.schemas import (
     DeliveryOut,
     InvitationIn,
@@ -34,7 +35,12 @@ from oao.federation.schemas import (
     ParcelHandoverOut,
     ParcelIn,
     ParcelOut,
+    RemoteAvailabilityOut,
     RemoteLocationOut,
+    RemoteStockOut,
+    StockRefreshIn,
+    StockShareIn,
+    StockShareOut,
 )
 
 router = APIRouter(tags=["federation"], responses=PROBLEM_RESPONSES)
@@ -141,6 +147,61 @@ def federated_pickup_locations(ctx: CtxDep) -> list[RemoteLocationOut]:
     with ctx.read() as session:
         return [RemoteLocationOut.model_validate(r)
                 for r in service.federated_pickup_locations(session, merchant_id=scope)]
+
+
+# --- stock visibility (both sides) ----------------------------------------------------------------
+
+@router.get(f"{PREFIX}/links/{{link_id}}/stock-sharing", response_model=StockShareOut | None,
+            summary="Which products' stock the partner of this link may see (null: none)")
+def read_stock_share(link_id: str, ctx: CtxDep) -> StockShareOut | None:
+    with ctx.read() as session:
+        share = stock.get_share(session, link_id=link_id, principal=ctx.principal)
+        return StockShareOut.model_validate(share) if share is not None else None
+
+
+@router.put(f"{PREFIX}/links/{{link_id}}/stock-sharing", response_model=StockShareOut,
+            summary="Choose the products (GTINs, or all you offer) whose stock the partner may see; needs "
+                    "`stock_visibility` (and your sharing policy must permit stock_levels for fulfillment)")
+def put_stock_share(link_id: str, body: StockShareIn, ctx: CtxDep) -> StockShareOut:
+    with ctx.tx() as session:
+        return StockShareOut.model_validate(stock.set_share(
+            session, link_id=link_id, principal=ctx.principal, scope=body.scope, gtins=body.gtins,
+            precision=body.precision, now=ctx.now()))
+
+
+@router.post(f"{PREFIX}/links/{{link_id}}/stock/refresh", response_model=list[RemoteStockOut],
+             summary="Fetch the partner's availability of these GTINs through the link and cache it")
+def refresh_stock(link_id: str, body: StockRefreshIn, ctx: CtxDep, request: Request) -> list[RemoteStockOut]:
+    with ctx.read() as session:
+        link = service.get_link(session, link_id=link_id, principal=ctx.principal)
+        service.require_capability(link, "stock_visibility")
+        asked = [stock.normalised(g) for g in body.gtins]
+    client.refresh_remote_stock(ctx.db, link_id=link_id, gtins=asked, secret_key=ctx.settings.secret_key,
+                                now=ctx.now(), http=_http(request))
+    with ctx.read() as session:
+        query = select(RemoteStock).where(RemoteStock.link_id == link_id)
+        if asked:
+            query = query.where(RemoteStock.gtin14.in_(asked))
+        rows = session.scalars(query.order_by(RemoteStock.gtin14, RemoteStock.remote_location_id))
+        return [RemoteStockOut.model_validate(r) for r in rows]
+
+
+@router.get(f"{PREFIX}/stock/nearby", response_model=list[RemoteAvailabilityOut],
+            summary="Who on a linked instance has this GTIN near a point (nearest first)")
+def stock_nearby(ctx: CtxDep, request: Request, gtin: Annotated[str, Query(max_length=14)],
+                 latitude: float, longitude: float,
+                 radius_km: Annotated[float, Query(gt=0, le=200)] = stock.DEFAULT_RADIUS_KM,
+                 refresh: bool = False) -> list[RemoteAvailabilityOut]:
+    scope = None if ctx.principal.is_network_admin else ctx.principal.merchant_id
+    if refresh:
+        found = client.who_has(ctx.db, merchant_id=scope, gtin=gtin, latitude=latitude, longitude=longitude,
+                               secret_key=ctx.settings.secret_key, now=ctx.now(), radius_km=radius_km,
+                               http=_http(request))
+    else:
+        with ctx.read() as session:
+            found = stock.who_has(session, merchant_id=scope, gtin=gtin, latitude=latitude, longitude=longitude,
+                                  now=ctx.now(), radius_km=radius_km)
+    return [RemoteAvailabilityOut.model_validate(a) for a in found]
 
 
 # --- parcels (both sides) ------------------------------------------------------------------------
@@ -256,7 +317,8 @@ def handshake(request: Request, body: RawBody) -> dict[str, Any]:
     _verified(request, body, presented_key=presented)
     db, clock, _ = app_state(request)
     with db.unit_of_work() as session:
-        return service.accept_handshake(session, body=data, key_id=presented[0], now=clock.now())
+        return service.accept_handshake(session, body=data, key_id=presented[0], now=clock.now(),
+                                        settings=app_state(request)[2])
 
 
 @router.get(f"{PREFIX}/links/{{link_id}}/pickup-locations",
@@ -297,3 +359,14 @@ def partner_parcel_status(link_id: str, parcel_id: str, request: Request, body: 
     db, clock, _ = app_state(request)
     with db.unit_of_work() as session:
         return parcels.status_for_partner(session, link=_reload(session, link), parcel_id=parcel_id, now=clock.now())
+
+
+@router.get(f"{PREFIX}/links/{{link_id}}/stock",
+            summary="(partner) Availability of the products we share, per GTIN and location; signed, needs "
+                    "`stock_visibility`")
+def partner_stock(link_id: str, request: Request, body: RawBody,
+                  gtin: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    link = _verified(request, body, link_id=link_id, capability="stock_visibility")
+    db, clock, _ = app_state(request)
+    with db.unit_of_work() as session:  # the disclosure is recorded
+        return stock.stock_payload(session, link=_reload(session, link), gtins=gtin or [], now=clock.now())

@@ -19,7 +19,10 @@ CAPABILITIES: dict[str, str] = {
 }
 BASE = "order_handoff"
 # What this implementation can serve today; offering more would promise messages we cannot answer.
-SUPPORTED: tuple[str, ...] = ("order_handoff", "pickup")
+SUPPORTED: tuple[str, ...] = ("order_handoff", "stock_visibility", "pickup", "member_recognition")
+# What an invitation or acceptance offers when it names nothing. The richer levels are opted into per
+# link: showing stock and recognising members each need the merchant's decision (what to share, whom).
+DEFAULT_OFFER: tuple[str, ...] = ("order_handoff", "pickup")
 
 
 class CapabilityError(ValueError):

@@ -14,13 +14,14 @@ import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from oao.core.auth import Principal
 from oao.core.db import Database
 from oao.core.errors import InvalidState
-from oao.federation import parcels, protocol
+from oao.federation import parcels, protocol, stock
 from oao.federation import service as federation
 from oao.federation.models import FederationLink, FederationOutbound
 from oao.federation.signatures import sign_request
@@ -87,7 +88,8 @@ def accept_invitation(db: Database, *, principal: Principal, merchant_id: str, t
         if error is not None or response is None:
             link = federation.fail_link(session, link_id=link_id, error=error or "no answer", now=now)
         else:
-            link = federation.complete_link(session, link_id=link_id, answer=_answer(response), now=now)
+            link = federation.complete_link(session, link_id=link_id, answer=_answer(response), now=now,
+                                            secret_key=secret_key)
     if link.status != "active":
         raise federation.PartnerUnavailable(f"The handshake with {url} failed: {link.last_error}", link_id=link_id)
     return link
@@ -123,6 +125,35 @@ def refresh_pickup_locations(db: Database, *, link_id: str, secret_key: str, now
                        secret_key=secret_key, now=now, http=http)
     with db.unit_of_work() as session:
         return len(federation.store_remote_locations(session, link_id=link_id, payload=answer, now=now))
+
+
+def refresh_remote_stock(db: Database, *, link_id: str, gtins: list[str], secret_key: str, now: datetime,
+                         http: httpx.Client | None = None) -> int:
+    """Ask the partner for the availability of these GTINs (all it shares if none) and cache the answer."""
+    asked = [stock.normalised(g) for g in gtins]
+    query = "?" + urlencode([("gtin", g) for g in asked]) if asked else ""
+    answer = call_link(db, link_id=link_id, method="GET", suffix=f"/stock{query}", body=None,
+                       secret_key=secret_key, now=now, http=http)
+    with db.unit_of_work() as session:
+        return len(stock.store_remote_stock(session, link_id=link_id, asked=asked, payload=answer, now=now))
+
+
+def who_has(db: Database, *, merchant_id: str | None, gtin: str, latitude: float, longitude: float,
+            secret_key: str, now: datetime, radius_km: float = stock.DEFAULT_RADIUS_KM,
+            http: httpx.Client | None = None) -> list[stock.RemoteAvailability]:
+    """`stock.who_has`, refreshing first the links whose answer for this GTIN is missing or stale.
+    A partner that does not answer is skipped (its stale figures are not shown)."""
+    with db.read() as session:
+        due = [link.id for link in stock.stock_links(session, merchant_id=merchant_id)
+               if stock.stale_gtins(session, link_id=link.id, gtins=[gtin], now=now)]
+    for link_id in due:
+        try:
+            refresh_remote_stock(db, link_id=link_id, gtins=[gtin], secret_key=secret_key, now=now, http=http)
+        except federation.PartnerUnavailable as exc:
+            log.warning("stock of link %s not refreshed: %s", link_id, exc.detail)
+    with db.read() as session:
+        return stock.who_has(session, merchant_id=merchant_id, gtin=gtin, latitude=latitude, longitude=longitude,
+                             now=now, radius_km=radius_km)
 
 
 def _backoff(attempts: int) -> timedelta:

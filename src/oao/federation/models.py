@@ -141,3 +141,46 @@ class FederationOutbound(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class FederationStockShare(Base):
+    """What stock a merchant shows its partner on one link (stock_visibility): which products, how precisely."""
+
+    __tablename__ = "federation_stock_shares"
+
+    link_id: Mapped[str] = mapped_column(ForeignKey("federation_links.id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))  # gtins: the listed products | all: every product we offer
+    gtins: Mapped[list[Any]]  # GTIN-14s, when scope is gtins
+    precision: Mapped[str] = mapped_column(String(10))  # bands | exact
+    updated_at: Mapped[datetime]
+
+
+class RemoteStock(Base):
+    """A partner's availability of one product at one of its locations, as last fetched (cache)."""
+
+    __tablename__ = "federation_remote_stock"
+
+    link_id: Mapped[str] = mapped_column(ForeignKey("federation_links.id"), primary_key=True)
+    gtin14: Mapped[str] = mapped_column(String(14), primary_key=True)
+    remote_location_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    location_name: Mapped[str] = mapped_column(String(200), default="")
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    quantity: Mapped[int | None] = mapped_column(Integer)  # exact figure, when the partner shares it
+    band: Mapped[str] = mapped_column(String(10))  # none | few | some | many
+    as_of: Mapped[datetime | None]  # the partner's time of the figure
+    fetched_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FederationLogin(Base):
+    """Member recognition on a link. On the member's home instance: the OIDC client registered for
+    the partner. On the partner: the home instance as its OIDC provider (secret sealed)."""
+
+    __tablename__ = "federation_logins"
+
+    link_id: Mapped[str] = mapped_column(ForeignKey("federation_links.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10), primary_key=True)  # provider | client
+    oidc_client_id: Mapped[str] = mapped_column(String(80))  # provider: our client row; client: id at the partner
+    issuer: Mapped[str | None] = mapped_column(String(300))  # client: the partner's issuer URL
+    client_secret_sealed: Mapped[str | None] = mapped_column(String(400))  # client: Fernet token
+    created_at: Mapped[datetime]

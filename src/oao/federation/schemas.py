@@ -117,3 +117,58 @@ class ParcelHandoverOut(BaseModel):
 
 class DeliveryOut(BaseModel):
     delivered: int
+
+
+class StockShareIn(BaseModel):
+    scope: Literal["gtins", "all"] = Field(description="gtins: only the listed products; all: every product you "
+                                                       "offer")
+    gtins: list[str] = Field(default_factory=list, max_length=5000)
+    precision: Literal["bands", "exact"] = Field("bands", description="bands: none/few/some/many; exact: units")
+
+
+class StockShareOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    link_id: str
+    scope: str
+    gtins: list[str]
+    precision: str
+    updated_at: datetime
+
+
+class StockRefreshIn(BaseModel):
+    gtins: list[str] = Field(default_factory=list, max_length=100, description="Default: all the partner shares")
+
+
+class RemoteStockOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    link_id: str
+    gtin14: str
+    remote_location_id: str
+    location_name: str
+    latitude: float | None
+    longitude: float | None
+    quantity: int | None
+    band: str
+    as_of: datetime | None
+    fetched_at: datetime
+
+
+class RemoteAvailabilityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    link_id: str
+    partner: dict[str, Any]
+    remote_url: str
+    gtin14: str
+    location_id: str
+    location_name: str
+    latitude: float | None
+    longitude: float | None
+    distance_km: float | None
+    band: str
+    quantity: int | None
+    as_of: datetime | None
+    fetched_at: datetime
+    stale: bool

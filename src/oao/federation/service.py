@@ -27,12 +27,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from oao.config import Settings
 from oao.core.auth import Principal
 from oao.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Problem, Unauthorized
 from oao.core.ids import new_id
 from oao.core.outbox import record_event
 from oao.federation import capabilities as caps
-from oao.federation import protocol
+from oao.federation import login, protocol
 from oao.federation.models import (
     FederationInvitation,
     FederationKey,
@@ -107,7 +108,7 @@ def identity(session: Session, *, public_url: str, secret_key: str, now: datetim
 
 def _offer(capabilities: Iterable[str] | None) -> list[str]:
     try:
-        offer = caps.normalise(caps.SUPPORTED if capabilities is None else capabilities)
+        offer = caps.normalise(caps.DEFAULT_OFFER if capabilities is None else capabilities)
     except caps.CapabilityError as exc:
         raise InvalidInput(str(exc), errors=[{"loc": ["capabilities"], "msg": str(exc)}]) from None
     if caps.BASE not in offer:
@@ -179,12 +180,17 @@ def handshake_body(session: Session, *, link: FederationLink, public_url: str, s
     """What we tell the inviting instance about ourselves (protocol data only: no shopper data)."""
     key = instance_key(session, secret_key=secret_key, now=now)
     merchant = network.get_merchant(session, merchant_id=link.merchant_id)
-    return {"v": protocol.PROTOCOL_VERSION, "nonce": link.handshake_nonce, "instance_url": public_url.rstrip("/"),
+    body = {"v": protocol.PROTOCOL_VERSION, "nonce": link.handshake_nonce, "instance_url": public_url.rstrip("/"),
             "key_id": key.id, "public_key": key.public_key, "link_id": link.id, "capabilities": link.offered,
             "merchant": {"id": merchant.id, "name": merchant.name}, "terms": link.terms}
+    recognition = login.handshake_part(link, public_url=public_url)
+    if recognition is not None:
+        body["login"] = recognition
+    return body
 
 
-def accept_handshake(session: Session, *, body: Mapping[str, Any], key_id: str, now: datetime) -> dict[str, Any]:
+def accept_handshake(session: Session, *, body: Mapping[str, Any], key_id: str, now: datetime,
+                     settings: Settings | None = None) -> dict[str, Any]:
     """The invitee presented our nonce, signed with the key it sends: store the link, answer with ours."""
     nonce = str(body.get("nonce") or "")
     invitation = session.scalar(select(FederationInvitation).where(FederationInvitation.nonce == nonce)
@@ -210,10 +216,15 @@ def accept_handshake(session: Session, *, body: Mapping[str, Any], key_id: str, 
     session.add(link)
     invitation.used_at, invitation.link_id = now, link.id
     session.flush()
-    _link_event(session, link, "federation.link_created", now)
-    return {"v": protocol.PROTOCOL_VERSION, "link_id": link.id, "capabilities": link.capabilities,
-            "merchant": {"id": link.merchant_id,
-                         "name": network.get_merchant(session, merchant_id=link.merchant_id).name}}
+    link_event(session, link, "federation.link_created", now)
+    answer = {"v": protocol.PROTOCOL_VERSION, "link_id": link.id, "capabilities": link.capabilities,
+              "merchant": {"id": link.merchant_id,
+                           "name": network.get_merchant(session, merchant_id=link.merchant_id).name}}
+    if settings is not None:  # member recognition: the partner becomes a client of our OIDC provider
+        credentials = login.register_partner(session, link=link, login=body.get("login"), settings=settings, now=now)
+        if credentials is not None:
+            answer["login"] = credentials
+    return answer
 
 
 def as_object(value: Any) -> dict[str, Any]:
@@ -221,7 +232,8 @@ def as_object(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def complete_link(session: Session, *, link_id: str, answer: Mapping[str, Any], now: datetime) -> FederationLink:
+def complete_link(session: Session, *, link_id: str, answer: Mapping[str, Any], now: datetime,
+                  secret_key: str | None = None) -> FederationLink:
     """Accepting, step 3: the inviter answered; its negotiated capabilities must match ours."""
     link = _lock_link(session, link_id)
     theirs = [str(c) for c in answer.get("capabilities") or []]
@@ -230,7 +242,9 @@ def complete_link(session: Session, *, link_id: str, answer: Mapping[str, Any], 
     link.remote_link_id, link.status, link.handshake_nonce = str(answer["link_id"]), "active", None
     link.remote_merchant = as_object(answer.get("merchant")) or link.remote_merchant
     link.updated_at, link.last_error = now, None
-    _link_event(session, link, "federation.link_created", now)
+    if secret_key is not None:
+        login.store_partner_login(session, link=link, login=answer.get("login"), secret_key=secret_key, now=now)
+    link_event(session, link, "federation.link_created", now)
     return link
 
 
@@ -247,7 +261,7 @@ def _lock_link(session: Session, link_id: str) -> FederationLink:
     return link
 
 
-def _link_event(session: Session, link: FederationLink, type_: str, now: datetime) -> None:
+def link_event(session: Session, link: FederationLink, type_: str, now: datetime) -> None:
     record_event(session, type=type_, subject_id=link.id, merchant_id=link.merchant_id,
                  payload={"link_id": link.id, "status": link.status, "remote_url": link.remote_url,
                           "capabilities": link.capabilities}, at=now)
@@ -277,7 +291,8 @@ def set_link_status(session: Session, *, link_id: str, principal: Principal, sta
     if status not in ("active", "suspended") or link.status not in ("active", "suspended"):
         raise InvalidState(f"Link {link.id} is {link.status}; only active and suspended links switch.")
     link.status, link.updated_at = status, now
-    _link_event(session, link, f"federation.link_{status}", now)
+    login.set_clients_revoked(session, link_id=link.id, revoked=status != "active", now=now)
+    link_event(session, link, f"federation.link_{status}", now)
     return link
 
 

@@ -43,6 +43,24 @@ class LoginStart:
 
 
 @dataclass(frozen=True)
+class ProviderConfig:
+    """One external provider as a client knows it. The settings-based provider is one; a federation
+    link with member recognition is another (its partner instance is the provider)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+def config_of(source: Settings | ProviderConfig) -> ProviderConfig:
+    if isinstance(source, ProviderConfig):
+        return source
+    return ProviderConfig(issuer=source.external_oidc_issuer.rstrip("/"), client_id=source.external_oidc_client_id,
+                          client_secret=source.external_oidc_client_secret, redirect_uri=redirect_uri(source))
+
+
+@dataclass(frozen=True)
 class VerifiedIdentity:
     issuer: str
     subject: str
@@ -71,9 +89,9 @@ def _get_json(http: httpx.Client, url: str) -> dict[str, Any]:
     return data
 
 
-def provider_metadata(settings: Settings, http: httpx.Client | None = None) -> dict[str, Any]:
+def provider_metadata(settings: Settings | ProviderConfig, http: httpx.Client | None = None) -> dict[str, Any]:
     """The provider's discovery document; its issuer must be the one configured."""
-    issuer = settings.external_oidc_issuer.rstrip("/")
+    issuer = config_of(settings).issuer.rstrip("/")
     with http or httpx.Client() as client:
         meta = _get_json(client, issuer + "/.well-known/openid-configuration")
     if str(meta.get("issuer", "")).rstrip("/") != issuer:
@@ -81,14 +99,14 @@ def provider_metadata(settings: Settings, http: httpx.Client | None = None) -> d
     return meta
 
 
-def _client(settings: Settings) -> OAuth2Client:
-    return OAuth2Client(client_id=settings.external_oidc_client_id,
-                        client_secret=settings.external_oidc_client_secret,
+def _client(settings: Settings | ProviderConfig) -> OAuth2Client:
+    config = config_of(settings)
+    return OAuth2Client(client_id=config.client_id, client_secret=config.client_secret,
                         token_endpoint_auth_method="client_secret_basic", scope=SCOPE,
-                        redirect_uri=redirect_uri(settings), code_challenge_method="S256", timeout=TIMEOUT_SECONDS)
+                        redirect_uri=config.redirect_uri, code_challenge_method="S256", timeout=TIMEOUT_SECONDS)
 
 
-def start(settings: Settings, meta: dict[str, Any]) -> LoginStart:
+def start(settings: Settings | ProviderConfig, meta: dict[str, Any]) -> LoginStart:
     """Where to send the shopper, with fresh state, nonce and PKCE verifier (to be stored server-side)."""
     state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     with _client(settings) as client:
@@ -97,7 +115,7 @@ def start(settings: Settings, meta: dict[str, Any]) -> LoginStart:
     return LoginStart(url=url, state=state, nonce=nonce, code_verifier=verifier)
 
 
-def finish(settings: Settings, meta: dict[str, Any], *, code: str, code_verifier: str, nonce: str,
+def finish(settings: Settings | ProviderConfig, meta: dict[str, Any], *, code: str, code_verifier: str, nonce: str,
            now: datetime) -> VerifiedIdentity:
     """Exchange the code (with the PKCE verifier) and verify the ID token; the identity it proves."""
     with _client(settings) as client:
@@ -110,8 +128,9 @@ def finish(settings: Settings, meta: dict[str, Any], *, code: str, code_verifier
         if not id_token:
             raise ExternalLoginFailed("The login provider sent no ID token.")
         keys = _get_json(client, meta["jwks_uri"])
-        claims = verify_id_token(id_token, keys, issuer=settings.external_oidc_issuer.rstrip("/"),
-                                 client_id=settings.external_oidc_client_id, nonce=nonce, now=now)
+        config = config_of(settings)
+        claims = verify_id_token(id_token, keys, issuer=config.issuer.rstrip("/"), client_id=config.client_id,
+                                 nonce=nonce, now=now)
         profile = dict(claims)
         if "email" not in claims and meta.get("userinfo_endpoint"):
             # Providers that keep ID tokens lean (OAO itself does) release profile claims via userinfo.

@@ -129,6 +129,9 @@ class OidcClient(Base):
     redirect_uris: Mapped[list[Any]]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Whom the pairwise `sub` is scoped to; None: the merchant. A partner on another instance
+    # (federation member recognition) gets its own scope, so it cannot correlate with the merchant.
+    pairwise_scope: Mapped[str | None] = mapped_column(String(80), default=None)
 
 
 class OidcAuthorizationCode(Base):

@@ -290,7 +290,7 @@ class Provider(AuthorizationServer):
     # OAO specifics
     def subject_for(self, client: ClientModel | None, member_id: str) -> str:
         assert client is not None
-        return service.member_ref_for(self.session, merchant_id=client.row.merchant_id, member_id=member_id)
+        return service.member_ref_for(self.session, merchant_id=subject_scope(client.row), member_id=member_id)
 
     def signing_key(self) -> RSAKey:
         if self._key is None:
@@ -373,6 +373,11 @@ def discovery(settings: Settings) -> dict[str, Any]:
 
 # --- userinfo ------------------------------------------------------------------------------
 
+def subject_scope(client: OidcClient) -> str:
+    """What the client's pairwise `sub` (and consents) are keyed by: its merchant, or its own scope."""
+    return client.pairwise_scope or client.merchant_id
+
+
 def userinfo(session: Session, *, access_token: str, now: datetime) -> dict[str, Any]:
     """Claims for a bearer access token: the pairwise sub plus only what the member consents to share."""
     row = session.scalar(select(OidcToken).where(OidcToken.access_token_hash == token_hash(access_token)))
@@ -381,8 +386,10 @@ def userinfo(session: Session, *, access_token: str, now: datetime) -> dict[str,
     client = session.get(OidcClient, row.client_id)
     if client is None or client.revoked_at is not None:
         raise Unauthorized("The client of this access token was revoked.")
-    profile = service.consented_profile(session, member_id=row.member_id, merchant_id=client.merchant_id, now=now)
-    sub = service.member_ref_for(session, merchant_id=client.merchant_id, member_id=row.member_id)
+    # A partner-scoped client gets the consents given to that scope (none can be given yet): only `sub`.
+    scope = subject_scope(client)
+    profile = service.consented_profile(session, member_id=row.member_id, merchant_id=scope, now=now)
+    sub = service.member_ref_for(session, merchant_id=scope, member_id=row.member_id)
     return {"sub": sub, **oidc_claims(profile, row.scope)}
 
 
@@ -413,6 +420,19 @@ def register_client(session: Session, *, principal: Principal, merchant_id: str 
     secret = "oao_cs_" + secrets.token_urlsafe(32)
     client = OidcClient(id=new_id("oc"), merchant_id=merchant_id, name=name.strip(), secret_hash=token_hash(secret),
                         redirect_uris=uris, created_at=now, revoked_at=None)
+    session.add(client)
+    session.flush()
+    return client, secret
+
+
+def register_partner_client(session: Session, *, merchant_id: str, name: str, redirect_uri: str,
+                            pairwise_scope: str, now: datetime, settings: Settings) -> tuple[OidcClient, str]:
+    """A client for a partner system the merchant linked with (federation), whose `sub` is scoped to
+    `pairwise_scope` rather than the merchant. The caller vouches for the link; the secret is returned once."""
+    secret = "oao_cs_" + secrets.token_urlsafe(32)
+    client = OidcClient(id=new_id("oc"), merchant_id=merchant_id, name=name.strip()[:200],
+                        secret_hash=token_hash(secret), redirect_uris=[_check_redirect_uri(redirect_uri, settings)],
+                        created_at=now, revoked_at=None, pairwise_scope=pairwise_scope)
     session.add(client)
     session.flush()
     return client, secret

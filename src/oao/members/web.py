@@ -122,7 +122,8 @@ def _consent_page(request: Request, provider: oidc_provider.Provider, grant: Any
     assert client is not None
     found = oidc_provider.client_for_page(provider.session, client_id=client.get_client_id())
     merchant_name = found[1] if found else client.row.name
-    requested = classes_for_scope(grant.request.scope or "")
+    # A partner-scoped client (federation) is told only the pairwise `sub`: there is nothing to consent to.
+    requested = classes_for_scope(grant.request.scope or "") if client.row.pairwise_scope is None else []
     shared: set[str] = set()
     if member is not None:
         shared = service.consented_classes(provider.session, member_id=member[0], merchant_id=client.row.merchant_id,
@@ -195,9 +196,10 @@ def authorize_decision(request: Request, query: Annotated[str, Form(max_length=4
             grant = provider.get_consent_grant(_authorize_http(request, pairs), end_user=user)
         except OAuth2Error as error:
             return _error_page(request, provider, error)
-        if decision == "allow":
-            assert provider.current_client is not None
-            merchant_id = provider.current_client.row.merchant_id
+        client_row = provider.current_client.row if provider.current_client is not None else None
+        # A partner-scoped client (federation) gets no profile: its login never changes the merchant's consents.
+        if decision == "allow" and client_row is not None and client_row.pairwise_scope is None:
+            merchant_id = client_row.merchant_id
             requested = classes_for_scope(grant.request.scope or "")
             chosen = [c for c in requested if c in (data_class or [])]
             if chosen:
