@@ -12,6 +12,7 @@ from oao.core.outbox import record_event
 from oao.loyalty import service as loyalty
 from oao.loyalty.models import SettlementEntry
 from oao.loyalty.transfers import InsufficientPoints
+from oao.network import service as network_service
 from tests import factories as f
 from tests.conftest import T0
 
@@ -46,6 +47,11 @@ def mall(db, clock):
                             points=1, per_minor=100, category_multipliers={"cakes": 200}, now=T0)
         # The operator publishes 1 network point for every 2 bakery points (same value: 10 fen).
         loyalty.publish_conversion_rate(s, principal=ADMIN, programme_id=own.id, network_points=1, per_points=2)
+        # The cinema accepts bakery points at the bakery's own value under a points agreement (issue 5).
+        agreement = network_service.propose_agreement(
+            s, proposer_merchant_id=bakery.id, counterparty_merchant_id=cinema.id, now=T0, terms={"points": {
+                "acceptor_merchant_id": cinema.id, "issuer_programme_id": own.id, "value_minor": 5, "value_points": 1}})
+        network_service.accept_version(s, agreement_id=agreement.id, version=1, accepting_merchant_id=cinema.id, now=T0)
         return {"bakery": bakery.id, "cinema": cinema.id, "network": network.id, "sweet": own.id}
 
 

@@ -8,6 +8,7 @@ import pytest
 from oao.core.outbox import record_event
 from oao.loyalty import service as loyalty
 from oao.members import service as members
+from oao.network import service as network
 from tests import factories as f
 from tests.conftest import T0
 
@@ -58,6 +59,15 @@ def test_a_merchant_runs_its_programme_and_a_checkout_spends_points_elsewhere(cl
     with db.unit_of_work() as s:
         ann_at_cinema = members.member_ref_for(s, merchant_id=net["cinema"], member_id=ann)
     hold = {"hold_id": "chk_1", "member_ref": ann_at_cinema, "programme_id": programme["id"], "points": 120}
+    r = client.post("/api/v1/loyalty/holds", headers={**net["usher"], "Idempotency-Key": "h0"}, json=hold)
+    assert (r.status_code, r.json()["type"]) == (422, "/problems/points-not-accepted"), "no points agreement yet"
+    with db.unit_of_work() as s:
+        # The cinema accepts Bakery points at the bakery's own value (5 fen each) under a points agreement.
+        agreement = network.propose_agreement(s, proposer_merchant_id=net["bakery"], now=T0,
+                                              counterparty_merchant_id=net["cinema"], terms={"points": {
+                                                  "acceptor_merchant_id": net["cinema"], "value_minor": 5,
+                                                  "issuer_programme_id": programme["id"], "value_points": 1}})
+        network.accept_version(s, agreement_id=agreement.id, version=1, accepting_merchant_id=net["cinema"], now=T0)
     r = client.post("/api/v1/loyalty/holds", headers={**net["usher"], "Idempotency-Key": "h1"}, json=hold)
     assert r.status_code == 201, r.text
     assert (r.json()["status"], r.json()["value_minor"]) == ("pending", 600)

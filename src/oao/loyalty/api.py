@@ -170,8 +170,7 @@ def grant_points(member_id: MemberId, body: GrantIn, ctx: CtxDep, request: Reque
 def _hold_out(s: Session, hold: Hold) -> HoldOut:
     out = HoldOut.model_validate(hold)
     out.member_ref = members.member_ref_for(s, merchant_id=hold.accepting_merchant_id, member_id=hold.member_id)
-    out.value_minor = service.points_value_minor(s, programme_id=hold.programme_id,
-                                                 points=hold.posted_points or hold.points)
+    out.value_minor = service.hold_value_minor(s, hold_id=hold.id)
     return out
 
 

@@ -1,4 +1,12 @@
-"""Programmes (the network currency and merchants' own) and their earning rules."""
+"""Programmes (the network currency and merchants' own), their earning rules, and
+where their points pay.
+
+Network points pay at every merchant, and a merchant's own points at that
+merchant. Another merchant takes them only under an accepted partner agreement
+with points terms naming it as the acceptor, and at the value agreed there
+(which may differ from the issuer's own value: the acceptor decides what it
+gives for a partner's points, and the issuer pays it exactly that).
+"""
 
 from __future__ import annotations
 
@@ -63,6 +71,39 @@ def get_programme(session: Session, *, programme_id: str) -> Programme:
 
 def point_value(programme: Programme) -> PointValue:
     return PointValue(programme.value_minor, programme.value_points)
+
+
+class PointsNotAccepted(InvalidInput):
+    slug, title = "points-not-accepted", "These points are not accepted here"
+
+
+def accepted_value(session: Session, *, programme: Programme, accepting_merchant_id: str,
+                   at: datetime) -> PointValue | None:
+    """What the programme's points pay at this merchant at `at`, or None where they do not pay.
+
+    The network's points and a merchant's own points pay at their usual value;
+    a partner's points at the value of the points terms in force at `at`.
+    """
+    if programme.merchant_id is None or programme.merchant_id == accepting_merchant_id:
+        return point_value(programme)
+    terms = network_service.points_terms(session, acceptor_merchant_id=accepting_merchant_id,
+                                         issuer_programme_id=programme.id, at=at)
+    return None if terms is None else PointValue(terms.value_minor, terms.value_points)
+
+
+def require_accepted_value(session: Session, *, programme: Programme, accepting_merchant_id: str,
+                           at: datetime) -> PointValue:
+    """accepted_value, or a 422 naming both merchants when the points do not pay there."""
+    value = accepted_value(session, programme=programme, accepting_merchant_id=accepting_merchant_id, at=at)
+    if value is not None:
+        return value
+    acceptor = network_service.get_merchant(session, merchant_id=accepting_merchant_id)
+    issuer = network_service.get_merchant(session, merchant_id=programme.merchant_id or "")
+    raise PointsNotAccepted(
+        f"{acceptor.name} does not accept {issuer.name} points: no points agreement. Pay with the network card, "
+        f"or {issuer.name} and {acceptor.name} agree points terms first (a partner agreement with points naming "
+        f"{acceptor.name} as the acceptor).", programme_id=programme.id, accepting_merchant_id=acceptor.id,
+        issuer_merchant_id=issuer.id)
 
 
 def merchant_programme(session: Session, *, merchant_id: str) -> Programme | None:

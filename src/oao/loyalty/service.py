@@ -21,6 +21,8 @@ from oao.loyalty.accrual import accrue_from_outbox, accrue_sale, expire_due_poin
 from oao.loyalty.ledger import MAX_AMOUNT, tier_for
 from oao.loyalty.models import NETWORK, Account, Lot, Programme, SettlementEntry, SpendRecord, Transfer
 from oao.loyalty.programmes import (
+    PointsNotAccepted,
+    accepted_value,
     create_programme,
     create_rule,
     deactivate_rule,
@@ -35,6 +37,7 @@ from oao.loyalty.spending import (
     convert_to_network,
     get_hold,
     hold_points,
+    hold_value_minor,
     member_account,
     points_needed,
     points_value_minor,
@@ -46,12 +49,13 @@ from oao.loyalty.spending import (
 from oao.loyalty.transfers import InsufficientPoints, TransferSpec, create_transfers
 
 __all__ = [
-    "Balance", "InsufficientPoints", "ReturnSummary", "StatementLine", "TransferSpec", "accrue_from_outbox",
-    "accrue_sale", "balances", "convert_to_network", "create_programme", "create_rule", "create_transfers",
-    "deactivate_rule", "expire_due_points", "get_hold", "get_programme", "grant_points", "hold_points",
-    "list_programmes", "list_rules", "list_settlement_entries", "list_transfers", "member_account",
-    "network_programme", "points_needed", "points_value_minor", "post_hold", "publish_conversion_rate",
-    "reverse_for_return", "rolling_spend", "statement", "tier", "void_expired_holds", "void_hold",
+    "Balance", "InsufficientPoints", "PointsNotAccepted", "ReturnSummary", "StatementLine", "TransferSpec",
+    "accepted_value", "accrue_from_outbox", "accrue_sale", "balances", "convert_to_network", "create_programme",
+    "create_rule", "create_transfers", "deactivate_rule", "expire_due_points", "get_hold", "get_programme",
+    "grant_points", "hold_points", "hold_value_minor", "list_programmes", "list_rules", "list_settlement_entries",
+    "list_transfers", "member_account", "network_programme", "points_needed", "points_value_minor", "post_hold",
+    "publish_conversion_rate", "reverse_for_return", "rolling_spend", "statement", "tier", "void_expired_holds",
+    "void_hold",
 ]
 
 TIER_WINDOW = timedelta(days=365)

@@ -7,6 +7,11 @@ member's lots right away (so expiry never eats held points) and given back on a
 void or for the unused part of a smaller post. When the hold posts, every
 issuer of the consumed lots other than the accepting merchant owes it the
 points' value: one settlement entry per issuer.
+
+A merchant's own points pay at another merchant only under a points agreement
+naming it as the acceptor, valued as agreed there (programmes.accepted_value).
+The value of a hold is the one in force when it was taken: an agreement that
+ends or changes afterwards does not change what an open hold pays or costs.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ from oao.core.errors import Conflict, InvalidInput, InvalidState, NotFound
 from oao.core.ids import new_id
 from oao.loyalty import lots
 from oao.loyalty import transfers as book
-from oao.loyalty.ledger import MAX_AMOUNT, Kind, LedgerError, convert, proportional_target, split_proportional
+from oao.loyalty.ledger import (
+    MAX_AMOUNT,
+    Kind,
+    LedgerError,
+    PointValue,
+    convert,
+    proportional_target,
+    split_proportional,
+)
 from oao.loyalty.models import (
     NETWORK,
     Conversion,
@@ -34,7 +47,13 @@ from oao.loyalty.models import (
     SettlementEntry,
     SpendRecord,
 )
-from oao.loyalty.programmes import get_programme, network_programme, point_value
+from oao.loyalty.programmes import (
+    accepted_value,
+    get_programme,
+    network_programme,
+    point_value,
+    require_accepted_value,
+)
 from oao.loyalty.transfers import TransferSpec
 from oao.network import service as network_service
 
@@ -61,18 +80,51 @@ def merchant_account(session: Session, *, programme_id: str, kind: str, merchant
     return book.account(session, programme_id=programme_id, kind=kind, owner_key=merchant_id or NETWORK, now=now)
 
 
-def points_value_minor(session: Session, *, programme_id: str, points: int) -> int:
-    """What `points` pay for in the programme's currency (rounded down)."""
+def _value_at(session: Session, programme_id: str, accepting_merchant_id: str | None,
+              at: datetime | None) -> PointValue:
+    programme = get_programme(session, programme_id=programme_id)
+    if accepting_merchant_id is None:
+        return point_value(programme)
+    if at is None:
+        raise ValueError("Valuing points at a merchant needs the moment (`at`).")
+    return require_accepted_value(session, programme=programme, accepting_merchant_id=accepting_merchant_id, at=at)
+
+
+def points_value_minor(session: Session, *, programme_id: str, points: int, accepting_merchant_id: str | None = None,
+                       at: datetime | None = None) -> int:
+    """What `points` pay for in the programme's currency (rounded down).
+
+    With accepting_merchant_id (and `at`): what they pay at that merchant,
+    at the agreed value for a partner's points (PointsNotAccepted where they do not pay).
+    """
     if isinstance(points, bool) or not isinstance(points, int) or not 0 <= points <= MAX_AMOUNT:
         raise InvalidInput(f"points is a whole number from 0 to {MAX_AMOUNT}.")
-    return point_value(get_programme(session, programme_id=programme_id)).value_of(points)
+    return _value_at(session, programme_id, accepting_merchant_id, at).value_of(points)
 
 
-def points_needed(session: Session, *, programme_id: str, amount_minor: int) -> int:
-    """Points that pay `amount_minor` (rounded up)."""
+def points_needed(session: Session, *, programme_id: str, amount_minor: int, accepting_merchant_id: str | None = None,
+                  at: datetime | None = None) -> int:
+    """Points that pay `amount_minor` (rounded up); at a merchant as in points_value_minor."""
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or not 0 <= amount_minor <= MAX_AMOUNT:
         raise InvalidInput(f"amount_minor is a whole number from 0 to {MAX_AMOUNT}.")
-    return point_value(get_programme(session, programme_id=programme_id)).points_for(amount_minor)
+    return _value_at(session, programme_id, accepting_merchant_id, at).points_for(amount_minor)
+
+
+def hold_value(session: Session, *, hold: Hold) -> PointValue:
+    """What the hold's points pay at its merchant: the value in force when the hold was taken."""
+    programme = get_programme(session, programme_id=hold.programme_id)
+    value = accepted_value(session, programme=programme, accepting_merchant_id=hold.accepting_merchant_id,
+                           at=hold.created_at)
+    # None only for a partner's points held before agreements were required: they keep the issuer's value.
+    return value if value is not None else point_value(programme)
+
+
+def hold_value_minor(session: Session, *, hold_id: str, points: int | None = None) -> int:
+    """What `points` of the hold (default: posted, else held) pay at its merchant (rounded down)."""
+    hold = get_hold(session, hold_id=hold_id)
+    if points is None:
+        points = hold.posted_points or hold.points
+    return hold_value(session, hold=hold).value_of(points)
 
 
 # --- holds ---------------------------------------------------------------------------------
@@ -100,6 +152,8 @@ def hold_points(session: Session, *, hold_id: str, member_id: str, programme_id:
     if not programme.active:
         raise InvalidState(f"Programme {programme_id} is closed.")
     network_service.get_merchant(session, merchant_id=accepting_merchant_id)
+    # A partner's points need a points agreement in force now; a retry above is answered without it.
+    require_accepted_value(session, programme=programme, accepting_merchant_id=accepting_merchant_id, at=now)
     member = member_account(session, programme_id=programme.id, member_id=member_id, now=now)
     redemption = merchant_account(session, programme_id=programme.id, kind="redemption",
                                   merchant_id=accepting_merchant_id, now=now)
@@ -169,7 +223,8 @@ def post_hold(session: Session, *, hold_id: str, now: datetime, points: int | No
         lots.give_back(session, lot_id=alloc.lot_id, points=alloc.points - used)
         by_issuer[alloc.issuer_merchant_id] += used
     programme = get_programme(session, programme_id=hold.programme_id)
-    value = point_value(programme)
+    # The issuer pays the acceptor what the points paid there: the agreed value for a partner's points.
+    value = hold_value(session, hold=hold)
     for issuer, used in sorted(by_issuer.items(), key=lambda kv: kv[0] or ""):
         if used and issuer != hold.accepting_merchant_id:
             session.add(SettlementEntry(id=new_id("lse"), programme_id=programme.id, kind="redemption",

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oao.core.db import get_or_404
@@ -140,19 +141,23 @@ def propose_agreement(session: Session, *, proposer_merchant_id: str, counterpar
     checked = _checked_terms(session, terms, (proposer_merchant_id, counterparty_merchant_id))
     live = _live(session, proposer_merchant_id, counterparty_merchant_id)
     if live is not None:
-        pending = _pending(session, live) if live.status == "proposed" else None
-        if (pending is not None and pending.version == 1 and pending.terms == checked
-                and pending.proposed_by_merchant_id == proposer_merchant_id):
-            return live
-        raise Conflict(f"Agreement {live.id} between these merchants is already {live.status}; propose a new "
-                       f"version of it (POST /partner-agreements/{live.id}/versions) or end it first.",
-                       agreement_id=live.id)
+        return _same_proposal_or_conflict(session, live, proposer_merchant_id, checked)
     agreement = PartnerAgreement(
         id=new_id("agr"), proposer_merchant_id=proposer_merchant_id, counterparty_merchant_id=counterparty_merchant_id,
         pair_key=pair_key(proposer_merchant_id, counterparty_merchant_id), status="proposed", current_version=None,
         latest_version=1, created_at=now, accepted_at=None, ended_at=None, ended_by_merchant_id=None)
-    session.add(agreement)
-    session.flush()
+    try:
+        # A concurrent proposal for the same pair may have passed the check above too: the partial unique
+        # index lets only one become live. The savepoint keeps the caller's transaction usable for the answer.
+        with session.begin_nested():
+            session.add(agreement)
+            session.flush()
+    except IntegrityError:
+        live = _live(session, proposer_merchant_id, counterparty_merchant_id)  # committed by the other one
+        if live is None:
+            raise Conflict("Another proposal between these merchants was being recorded at the same moment; "
+                           "list your agreements and try again.") from None
+        return _same_proposal_or_conflict(session, live, proposer_merchant_id, checked)
     version = Version(id=new_id("agv"), agreement_id=agreement.id, version=1, terms=checked, status="proposed",
                       proposed_by_merchant_id=proposer_merchant_id, proposed_at=now, decided_at=None,
                       decided_by_merchant_id=None)
@@ -160,6 +165,18 @@ def propose_agreement(session: Session, *, proposer_merchant_id: str, counterpar
     session.flush()
     _event(session, "proposed", agreement, version, proposer_merchant_id, now)
     return agreement
+
+
+def _same_proposal_or_conflict(session: Session, live: PartnerAgreement, proposer_merchant_id: str,
+                               checked: dict[str, Any]) -> PartnerAgreement:
+    """The live agreement if it is this very proposal (a retried request), else a 409 naming it."""
+    pending = _pending(session, live) if live.status == "proposed" else None
+    if (pending is not None and pending.version == 1 and pending.terms == checked
+            and pending.proposed_by_merchant_id == proposer_merchant_id):
+        return live
+    raise Conflict(f"Agreement {live.id} between these merchants is already {live.status}; propose a new "
+                   f"version of it (POST /partner-agreements/{live.id}/versions) or end it first.",
+                   agreement_id=live.id)
 
 
 def propose_version(session: Session, *, agreement_id: str, proposer_merchant_id: str, terms: dict[str, Any],

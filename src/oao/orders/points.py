@@ -11,7 +11,9 @@ id and the ledger resolves a hold exactly once.
 The points part of the order is what the held points are worth: the shopper
 asks for an amount, we hold the points needed for it (rounded up) and credit
 their value (rounded down), capped at the order total. With 1 point = 1 minor
-unit (the network's Hangzhou Card) that is exactly the amount asked.
+unit (the network's Hangzhou Card) that is exactly the amount asked. Another
+merchant's points pay only under a points agreement naming the order's
+merchant as the acceptor, at the value agreed there.
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ def hold_for_order(session: Session, *, order: Order, request: PointsRequest, no
                                       f"{order.currency}.")
     if not programme.active:
         raise PointsProgrammeMismatch(f"{programme.name} is closed; its points cannot be spent.")
-    points = loyalty.points_needed(session, programme_id=programme.id, amount_minor=amount)
+    # At the order's merchant: a partner's points need a points agreement (a clear 422 otherwise), and pay
+    # at the agreed value.
+    points = loyalty.points_needed(session, programme_id=programme.id, amount_minor=amount,
+                                   accepting_merchant_id=order.merchant_id, at=now)
     due = order.payment_due_at or now
     try:
         hold = loyalty.hold_points(session, hold_id=hold_id_for(order.id), member_id=order.member_id,
@@ -114,7 +119,7 @@ def hold_for_order(session: Session, *, order: Order, request: PointsRequest, no
 def _describe(session: Session, order: Order, hold: Any) -> OrderPoints:
     programme = loyalty.get_programme(session, programme_id=hold.programme_id)
     points = hold.posted_points or hold.points
-    value = loyalty.points_value_minor(session, programme_id=programme.id, points=hold.points)
+    value = loyalty.hold_value_minor(session, hold_id=hold.id, points=hold.points)
     status = {"pending": "held", "posted": "spent", "voided": "released"}[hold.status]
     if status == "spent" and hold.points_restored >= points:
         status = "restored"

@@ -103,6 +103,24 @@ def _recheck_prices(session: Session, option: dict[str, Any]) -> None:
                            current_minor=now_price)
 
 
+def _recheck_partner_pickup(session: Session, option: dict[str, Any], now: datetime) -> None:
+    """A pickup at another merchant's location needs its pickup agreement still in force now.
+
+    The quote was made under the agreement; if it ended since, the order is refused before anything
+    is reserved, and a new quote no longer offers that pickup point.
+    """
+    pickup = option.get("pickup_location")
+    seller = option["merchant"]["id"]
+    if not pickup or pickup.get("merchant_id") in (None, seller):
+        return
+    host = pickup["merchant_id"]
+    if network.pickup_terms(session, host_merchant_id=host, guest_merchant_id=seller, at=now) is None:
+        host_name = network.get_merchant(session, merchant_id=host).name
+        raise Conflict(f"{pickup['name']} ({host_name}) no longer takes {option['merchant']['name']} orders for "
+                       "pickup: their pickup agreement ended since the quote; quote again and choose another "
+                       "option.", pickup_location_id=pickup["id"], pickup_merchant_id=host)
+
+
 def _member_of(session: Session, merchant_id: str, member_ref: str | None) -> str | None:
     """The member this merchant knows by `member_ref` (from a scanned code or the shared login)."""
     if member_ref is None:
@@ -175,6 +193,7 @@ def place_order(session: Session, *, principal: Principal, quote_id: str, option
     if payment_method is not None:
         _check_method(option["kind"], payment_method)
     _recheck_prices(session, option)
+    _recheck_partner_pickup(session, option, now)
     # A referrer knows the shopper by its own reference; the order keeps the member, never that reference.
     ref_owner = seller if principal.can_see_merchant(seller) else referrer_merchant_id or seller
     order = Order(id=new_id("ord"), merchant_id=seller, channel="online", status="pending_payment",

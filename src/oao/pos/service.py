@@ -332,7 +332,7 @@ def _spend_points(session: Session, *, sale: PosSale, hold_id: str, amount_minor
     if member_id is None or member_id != hold.member_id:
         raise InvalidInput("The points hold belongs to another member than the sale's; scan the member code "
                            "of the member whose points pay.")
-    value = loyalty.points_value_minor(session, programme_id=hold.programme_id, points=hold.points)
+    value = loyalty.hold_value_minor(session, hold_id=hold.id, points=hold.points)
     if value != amount_minor:
         raise InvalidInput(f"The points hold is worth {value} {sale.currency} (minor units) but the points tender "
                            f"says {amount_minor}.", hold_value_minor=value)

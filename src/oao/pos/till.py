@@ -4,7 +4,8 @@ The till works from a price list it keeps in the browser, so scanning goes on
 when the shop's Wi-Fi drops; the server still prices every sale again when it
 is recorded (`service.record_sale`), so a stale list can never undercharge.
 The member panel shows only what the member shares with this merchant, plus
-her points in the programmes this merchant accepts.
+her points in the programmes this merchant accepts (the network card, its own,
+and partners' under a points agreement), at what they are worth here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from oao.catalog.models import Offer, Product
 from oao.config import Settings
 from oao.core.auth import Principal
-from oao.core.errors import Forbidden, InvalidInput
+from oao.core.errors import Forbidden, InvalidInput, NotFound
 from oao.loyalty import service as loyalty
 from oao.loyalty.models import Earning
 from oao.members import service as members
@@ -90,11 +91,17 @@ def price_list(session: Session, *, merchant_id: str) -> list[PriceListItem]:
 
 
 def _balances(session: Session, *, member_id: str, merchant_id: str, now: datetime) -> list[TillBalance]:
-    # Points of the network card and of this merchant's own programme pay here; other merchants' do not.
-    return [TillBalance(programme_id=b.programme_id, programme_name=b.programme_name, available=b.available,
-                        value_minor=b.value_minor, currency=b.currency)
-            for b in loyalty.balances(session, member_id=member_id, now=None)
-            if b.merchant_id in (None, merchant_id)]
+    # The network card and this merchant's own points pay here, and a partner's points under a points
+    # agreement naming this merchant as the acceptor, worth what that agreement says.
+    out = []
+    for b in loyalty.balances(session, member_id=member_id, now=None):
+        value = loyalty.accepted_value(session, programme=loyalty.get_programme(session, programme_id=b.programme_id),
+                                       accepting_merchant_id=merchant_id, at=now)
+        if value is not None:
+            out.append(TillBalance(programme_id=b.programme_id, programme_name=b.programme_name,
+                                   available=b.available, value_minor=value.value_of(b.available),
+                                   currency=b.currency))
+    return out
 
 
 def _shared_name(profile: dict[str, object]) -> str | None:
@@ -118,16 +125,18 @@ def _member_id(session: Session, *, merchant_id: str, member_ref: str) -> str:
     return member_id
 
 
-def points_for_amount(session: Session, *, programme_id: str, amount_minor: int) -> int:
-    """The most points whose value does not exceed `amount_minor`.
+def points_for_amount(session: Session, *, programme_id: str, amount_minor: int, merchant_id: str | None = None,
+                      at: datetime | None = None) -> int:
+    """The most points whose value (at `merchant_id`, if given) does not exceed `amount_minor`.
 
     A points tender must be worth exactly what it says, and non-cash tenders
     may not exceed the total, so round down: the till takes the rest in cash
     or by wallet.
     """
-    points = loyalty.points_needed(session, programme_id=programme_id, amount_minor=amount_minor)
-    while points > 0 and loyalty.points_value_minor(session, programme_id=programme_id,
-                                                    points=points) > amount_minor:
+    points = loyalty.points_needed(session, programme_id=programme_id, amount_minor=amount_minor,
+                                   accepting_merchant_id=merchant_id, at=at)
+    while points > 0 and loyalty.points_value_minor(session, programme_id=programme_id, points=points,
+                                                    accepting_merchant_id=merchant_id, at=at) > amount_minor:
         points -= 1
     return points
 
@@ -137,12 +146,17 @@ def hold_points_for(session: Session, *, principal: Principal, hold_id: str, mem
     """Hold enough of the member's points to pay `amount_minor` (or a little less); a retry holds once."""
     merchant_id = _merchant_of(principal)
     member_id = _member_id(session, merchant_id=merchant_id, member_ref=member_ref)
-    if programme_id not in {b.programme_id for b in _balances(session, member_id=member_id,
-                                                                merchant_id=merchant_id, now=now)}:
-        raise InvalidInput("These points cannot pay here; choose the network card or this shop's own programme.")
     if amount_minor <= 0:
         raise InvalidInput("Enter an amount to pay with points.")
-    points = points_for_amount(session, programme_id=programme_id, amount_minor=amount_minor)
+    try:
+        # Refuses a partner's points without a points agreement, naming both merchants.
+        points = points_for_amount(session, programme_id=programme_id, amount_minor=amount_minor,
+                                   merchant_id=merchant_id, at=now)
+    except NotFound:
+        raise InvalidInput(f"No points programme {programme_id!r}.") from None
+    if programme_id not in {b.programme_id for b in _balances(session, member_id=member_id,
+                                                                merchant_id=merchant_id, now=now)}:
+        raise InvalidInput("The member has no points in this programme; choose another.")
     if points <= 0:
         raise InvalidInput("That amount is worth less than one point.")
     try:
@@ -158,7 +172,7 @@ def _till_hold(session: Session, *, hold_id: str) -> TillHold:
     hold = loyalty.get_hold(session, hold_id=hold_id)
     points = hold.posted_points or hold.points
     return TillHold(hold_id=hold.id, programme_id=hold.programme_id, points=points, status=hold.status,
-                    value_minor=loyalty.points_value_minor(session, programme_id=hold.programme_id, points=points))
+                    value_minor=loyalty.hold_value_minor(session, hold_id=hold.id, points=points))
 
 
 def void_points_hold(session: Session, *, principal: Principal, hold_id: str, now: datetime) -> TillHold:

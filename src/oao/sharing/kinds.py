@@ -226,13 +226,3 @@ PAYMENT_PROVIDER_REFUND = register_payload_kind("payment.provider_refund", {
     "amount_minor": "basket_total",
     "currency": "basket_total",
 })
-
-# --- federation: stock of shared products shown to a linked instance (stock_visibility) --------------------
-# The GTINs shown are themselves part of the stock picture (which products the merchant carries and where).
-register_payload_kind("federation.stock_levels", {
-    "merchant": "merchant_reference", "as_of": "stock_levels", "precision": "stock_levels",
-    "items[].gtin": "stock_levels", "items[].availability[].band": "stock_levels",
-    "items[].availability[].quantity": "stock_levels", "items[].availability[].location_id": "location",
-    "items[].availability[].location_name": "location", "items[].availability[].latitude": "location",
-    "items[].availability[].longitude": "location",
-})

@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oao.core.auth import Principal
-from oao.core.errors import InvalidInput
+from oao.core.errors import Conflict, InvalidInput
 from oao.core.ids import new_id
 from oao.core.outbox import mark_consumed, record_event, unconsumed
 from oao.network.models import Merchant
@@ -161,13 +162,40 @@ def _check_recipient(session: Session, *, owner_merchant_id: str, recipient_kind
                                errors=[{"loc": ["recipient_id"], "msg": "unknown merchant"}])
 
 
+WRITE_ATTEMPTS = 3
+
+
 def _write_policy(session: Session, *, owner_merchant_id: str, recipient_kind: str, recipient_id: str,
                   document: dict[str, Any], source: str, agreement_id: str | None, created_by: str | None,
                   now: datetime) -> SharingPolicy:
+    """A new version superseding the current one; concurrent writers each get their own version.
+
+    FOR UPDATE serialises writers only once a current version exists: two first writes (or a writer
+    whose locked row was superseded while it waited, on PostgreSQL) both pick the same version number
+    and the unique (owner, recipient, version) refuses the later one. That one is retried in a
+    savepoint against what is committed now, so the last writer wins and no version is lost.
+    """
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            with session.begin_nested():
+                return _write_policy_once(session, owner_merchant_id=owner_merchant_id,
+                                          recipient_kind=recipient_kind, recipient_id=recipient_id,
+                                          document=document, source=source, agreement_id=agreement_id,
+                                          created_by=created_by, now=now)
+        except IntegrityError:
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise Conflict(f"The {recipient_kind} policy for {recipient_id} kept changing while it was being "
+                               "written; read it again and retry.") from None
+    raise AssertionError("unreachable")
+
+
+def _write_policy_once(session: Session, *, owner_merchant_id: str, recipient_kind: str, recipient_id: str,
+                       document: dict[str, Any], source: str, agreement_id: str | None, created_by: str | None,
+                       now: datetime) -> SharingPolicy:
     current = session.scalar(select(SharingPolicy).where(
         SharingPolicy.owner_merchant_id == owner_merchant_id, SharingPolicy.recipient_kind == recipient_kind,
         SharingPolicy.recipient_id == recipient_id, SharingPolicy.superseded_at.is_(None))
-        .with_for_update())
+        .with_for_update().execution_options(populate_existing=True))
     version = 1
     if current is not None:
         if current.document == document and current.source == source and current.agreement_id == agreement_id:

@@ -653,6 +653,7 @@ def upgrade() -> None:
     sa.Column('redirect_uris', sa.JSON(), nullable=False),
     sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('pairwise_scope', sa.String(length=80), nullable=True),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_oidc_clients_merchant_id_merchants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_clients'))
     )
@@ -775,6 +776,16 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_subscriptions_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('federation_logins',
+    sa.Column('link_id', sa.String(length=40), nullable=False),
+    sa.Column('role', sa.String(length=10), nullable=False),
+    sa.Column('oidc_client_id', sa.String(length=80), nullable=False),
+    sa.Column('issuer', sa.String(length=300), nullable=True),
+    sa.Column('client_secret_sealed', sa.String(length=400), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['link_id'], ['federation_links.id'], name=op.f('fk_federation_logins_link_id_federation_links')),
+    sa.PrimaryKeyConstraint('link_id', 'role', name=op.f('pk_federation_logins'))
+    )
     op.create_table('federation_outbound',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('link_id', sa.String(length=40), nullable=False),
@@ -842,6 +853,32 @@ def upgrade() -> None:
     sa.Column('fetched_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['link_id'], ['federation_links.id'], name=op.f('fk_federation_remote_locations_link_id_federation_links')),
     sa.PrimaryKeyConstraint('link_id', 'remote_location_id', name=op.f('pk_federation_remote_locations'))
+    )
+    op.create_table('federation_remote_stock',
+    sa.Column('link_id', sa.String(length=40), nullable=False),
+    sa.Column('gtin14', sa.String(length=14), nullable=False),
+    sa.Column('remote_location_id', sa.String(length=80), nullable=False),
+    sa.Column('location_name', sa.String(length=200), nullable=False),
+    sa.Column('latitude', sa.Double(), nullable=True),
+    sa.Column('longitude', sa.Double(), nullable=True),
+    sa.Column('quantity', sa.Integer(), nullable=True),
+    sa.Column('band', sa.String(length=10), nullable=False),
+    sa.Column('as_of', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('fetched_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['link_id'], ['federation_links.id'], name=op.f('fk_federation_remote_stock_link_id_federation_links')),
+    sa.PrimaryKeyConstraint('link_id', 'gtin14', 'remote_location_id', name=op.f('pk_federation_remote_stock'))
+    )
+    with op.batch_alter_table('federation_remote_stock', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_federation_remote_stock_fetched_at'), ['fetched_at'], unique=False)
+
+    op.create_table('federation_stock_shares',
+    sa.Column('link_id', sa.String(length=40), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('gtins', sa.JSON(), nullable=False),
+    sa.Column('precision', sa.String(length=10), nullable=False),
+    sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['link_id'], ['federation_links.id'], name=op.f('fk_federation_stock_shares_link_id_federation_links')),
+    sa.PrimaryKeyConstraint('link_id', name=op.f('pk_federation_stock_shares'))
     )
     op.create_table('loyalty_accounts',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -1471,6 +1508,11 @@ def downgrade() -> None:
 
     op.drop_table('loyalty_earning_rules')
     op.drop_table('loyalty_accounts')
+    op.drop_table('federation_stock_shares')
+    with op.batch_alter_table('federation_remote_stock', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_federation_remote_stock_fetched_at'))
+
+    op.drop_table('federation_remote_stock')
     op.drop_table('federation_remote_locations')
     with op.batch_alter_table('federation_parcels', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_federation_parcels_order_id'))
@@ -1483,6 +1525,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_federation_outbound_link_id'))
 
     op.drop_table('federation_outbound')
+    op.drop_table('federation_logins')
     with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_webhook_subscriptions_merchant_id'))
 

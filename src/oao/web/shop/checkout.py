@@ -196,7 +196,8 @@ def _checkout_page(request: Request, ctx: Ctx, record: Quote | None, *, form: di
     if record is not None and record.options:
         # The dearest option bounds what points may pay; the order itself caps them at its own total.
         points_options = member_area.points_options_for(
-            request, total_minor=max(o["total_minor"] for o in record.options), currency=record.options[0]["currency"])
+            request, total_minor=max(o["total_minor"] for o in record.options), currency=record.options[0]["currency"],
+            merchant_ids=[o["merchant"]["id"] for o in record.options])
     return render(request, "shop/checkout.html", {
         **context, "shop_nav": "cart", "quote": record, "options": options, "form": form, "errors": errors,
         "notice": notice, "problem": problem, "cart_empty": not cart, "summary": summary,

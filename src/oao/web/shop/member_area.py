@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -429,27 +430,40 @@ def consents_change(request: Request, shopper: ShopperDep, merchant_id: Annotate
 
 # --- paying with points at checkout ------------------------------------------------------------------
 
-def points_options_for(request: Request, *, total_minor: int, currency: str) -> list[dict[str, Any]]:
+def points_options_for(request: Request, *, total_minor: int, currency: str,
+                       merchant_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
     """The logged-in shopper's points that can pay (part of) a total in `currency`, for shop/_pay_with_points.html.
 
-    Each option: programme_id, name, balance_points, max_amount_minor (what the points may pay: all she has, at
-    most the total), currency, and `max_amount` / `balance_worth` in words. Empty when not logged in.
+    Only programmes every seller in `merchant_ids` accepts are offered (the network card everywhere, a
+    merchant's own points there, a partner's under a points agreement), at the value they pay there, so
+    whichever option she picks the points are good. Each option: programme_id, name, balance_points,
+    max_amount_minor (what the points may pay: all she has, at most the total), currency, and `max_amount` /
+    `balance_worth` in words. Empty when not logged in.
     """
     shopper = current_shopper(request)
     if shopper is None or total_minor <= 0:
         return []
     db, clock, _ = app_state(request)
-    with db.read() as session:
-        found = loyalty.balances(session, member_id=shopper.member_id)
+    sellers = sorted(set(merchant_ids))
     out = []
-    for b in found:
-        top = min(total_minor, b.value_minor)  # value_minor rounds down, so the points always suffice
-        if b.currency != currency or b.available <= 0 or top < 1:
-            continue
-        out.append({"programme_id": b.programme_id, "name": b.programme_name, "balance_points": b.available,
-                    "max_amount_minor": top, "currency": b.currency, "max_amount": shop_state.money(top, currency),
-                    "max_amount_plain": f"{Decimal(top) / 100:.2f}", "covers_total": top >= total_minor,
-                    "balance_worth": shop_state.money(b.value_minor, b.currency)})
+    with db.read() as session:
+        for b in loyalty.balances(session, member_id=shopper.member_id):
+            if b.currency != currency or b.available <= 0:
+                continue
+            programme = loyalty.get_programme(session, programme_id=b.programme_id)
+            values = [loyalty.accepted_value(session, programme=programme, accepting_merchant_id=m, at=clock.now())
+                      for m in sellers]
+            if any(v is None for v in values):
+                continue
+            worth = min((v.value_of(b.available) for v in values if v is not None), default=b.value_minor)
+            top = min(total_minor, worth)  # value_of rounds down, so the points always suffice
+            if top < 1:
+                continue
+            out.append({"programme_id": b.programme_id, "name": b.programme_name, "balance_points": b.available,
+                        "max_amount_minor": top, "currency": b.currency,
+                        "max_amount": shop_state.money(top, currency),
+                        "max_amount_plain": f"{Decimal(top) / 100:.2f}", "covers_total": top >= total_minor,
+                        "balance_worth": shop_state.money(worth, b.currency)})
     return out
 
 
