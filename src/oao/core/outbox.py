@@ -61,3 +61,29 @@ def mark_consumed(session: Session, *, consumer: str, event_id: str, at: datetim
     """Record that `consumer` handled the event; a second worker doing the same fails on the primary key."""
     session.add(OutboxConsumption(consumer=consumer, event_id=event_id, consumed_at=at))
     session.flush()
+
+
+# --- reading event payloads ------------------------------------------------------------------
+# Consumers read payloads written by other code, maybe by an older version: every field is checked,
+# and a bad one raises the consumer's own error so it can log and skip that event.
+
+def payload_int(payload: dict[str, Any], key: str, *, error: type[Exception], maximum: int,
+                optional: bool = False) -> int | None:
+    """A whole number from 0 to `maximum` (None only when optional and absent)."""
+    value = payload.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise error(f"{key} must be a whole number from 0 to {maximum}, not {value!r}")
+    return value
+
+
+def payload_str(payload: dict[str, Any], key: str, *, error: type[Exception], optional: bool = False,
+                max_length: int = 80) -> str | None:
+    """A non-empty string of at most `max_length` characters (None only when optional and absent)."""
+    value = payload.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= max_length:
+        raise error(f"{key} must be a string of 1 to {max_length} characters, not {value!r}")
+    return value

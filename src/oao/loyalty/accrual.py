@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from oao.core.errors import Problem
 from oao.core.ids import new_id
-from oao.core.outbox import OutboxEvent, mark_consumed, unconsumed
+from oao.core.outbox import OutboxEvent, mark_consumed, payload_int, payload_str, unconsumed
 from oao.loyalty import earning, lots
 from oao.loyalty import transfers as book
 from oao.loyalty.earning import CHANNELS, Rule, Sale, SaleLine
@@ -49,19 +49,11 @@ class SaleFacts:
 
 
 def _int(payload: dict[str, Any], key: str) -> int:
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AMOUNT:
-        raise BadSaleEvent(f"{key} must be a whole number from 0 to {MAX_AMOUNT}, not {value!r}")
-    return value
+    return payload_int(payload, key, error=BadSaleEvent, maximum=MAX_AMOUNT) or 0
 
 
 def _str(payload: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
-    value = payload.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 80:
-        raise BadSaleEvent(f"{key} must be a string of 1 to 80 characters, not {value!r}")
-    return value
+    return payload_str(payload, key, error=BadSaleEvent, optional=optional)
 
 
 def sale_facts(payload: dict[str, Any]) -> SaleFacts | None:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from oao.config import Settings
 from oao.core.errors import Problem
-from oao.core.outbox import OutboxConsumption, OutboxEvent, mark_consumed, unconsumed
+from oao.core.outbox import OutboxConsumption, OutboxEvent, mark_consumed, payload_int, payload_str, unconsumed
 from oao.loyalty.models import SettlementEntry as PointsEntry
 from oao.network import service as network
 from oao.orders.models import Order
@@ -52,21 +52,11 @@ class BadEvent(ValueError):
 
 
 def _int(payload: dict[str, Any], key: str, *, optional: bool = False) -> int | None:
-    value = payload.get(key)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= p.MAX_AMOUNT:
-        raise BadEvent(f"{key} must be a whole number from 0 to {p.MAX_AMOUNT}, not {value!r}")
-    return value
+    return payload_int(payload, key, error=BadEvent, maximum=p.MAX_AMOUNT, optional=optional)
 
 
 def _str(payload: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
-    value = payload.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 80:
-        raise BadEvent(f"{key} must be a string of 1 to 80 characters, not {value!r}")
-    return value
+    return payload_str(payload, key, error=BadEvent, optional=optional)
 
 
 def _source(session: Session, *, id: str, kind: str, reference: str | None, booked_at: datetime, now: datetime,
