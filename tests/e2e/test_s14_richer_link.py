@@ -24,8 +24,8 @@ PASSWORD = "correct horse battery"
 
 def _rich_link(a: Instance, b: Instance, bakery, corner) -> tuple[dict, dict]:
     too_much = a.api("POST", "/federation/invitations", bakery["key"],
-                     json={"capabilities": [*RICH, "points_settlement"]})
-    assert too_much.status_code == 422, "points settlement is negotiated, not served: OAO does not offer it"
+                     json={"capabilities": ["order_handoff", "points_settlement"]})
+    assert too_much.status_code == 422, "points settlement needs member recognition on the same link"
     invitation = a.api("POST", "/federation/invitations", bakery["key"], json={"capabilities": RICH})
     assert invitation.status_code == 201, invitation.text
     accepted = b.api("POST", "/federation/links", corner["key"], json={

@@ -23,7 +23,7 @@ def test_levels_a_newer_partner_knows_are_ignored():
 
 def test_an_offer_is_normalised_and_limited_to_what_this_instance_supports():
     assert caps.normalise(["pickup", "order_handoff", "pickup"]) == ["order_handoff", "pickup"]
-    with pytest.raises(caps.CapabilityError, match="does not support points_settlement"):
+    with pytest.raises(caps.CapabilityError, match="needs member_recognition"):
         caps.normalise(["order_handoff", "points_settlement"])
     with pytest.raises(caps.CapabilityError, match="Unknown"):
         caps.normalise(["order_handoff", "everything"])
@@ -34,8 +34,8 @@ def test_richer_levels_are_allowed_only_when_negotiated():
     assert not caps.allows(["order_handoff"], "pickup")
 
 
-def test_richer_levels_are_served_but_opted_into_and_points_settlement_is_not_offered():
+def test_richer_levels_are_served_but_opted_into():
     assert set(caps.DEFAULT_OFFER) == {"order_handoff", "pickup"}
     assert caps.normalise(["member_recognition", "stock_visibility", "order_handoff"]) == [
         "order_handoff", "stock_visibility", "member_recognition"]
-    assert "points_settlement" not in caps.SUPPORTED
+    assert "points_settlement" in caps.SUPPORTED and "points_settlement" not in caps.DEFAULT_OFFER

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from oao.core.errors import BadRequest, InvalidInput
 from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, app_state, idempotent
-from oao.federation import client, parcels, service, stock
+from oao.federation import client, parcels, points, service, stock
 from oao.federation.models import FederationLink, RemoteStock
 from oao.federation.schemas import (
     DeliveryOut,
@@ -370,3 +370,32 @@ def partner_stock(link_id: str, request: Request, body: RawBody,
     db, clock, _ = app_state(request)
     with db.unit_of_work() as session:  # the disclosure is recorded
         return stock.stock_payload(session, link=_reload(session, link), gtins=gtin or [], now=clock.now())
+
+
+@router.post(f"{PREFIX}/links/{{link_id}}/points/holds",
+             summary="(partner) Hold points of a member recognised through the link; signed, needs "
+                     "`points_settlement`")
+def partner_points_hold(link_id: str, request: Request, body: RawBody) -> dict[str, Any]:
+    link = _verified(request, body, link_id=link_id, capability=points.CAPABILITY)
+    db, clock, _ = app_state(request)
+    with db.unit_of_work() as session:
+        return points.hold_for_partner(session, link=_reload(session, link), body=_json(body), now=clock.now())
+
+
+@router.post(f"{PREFIX}/links/{{link_id}}/points/holds/{{hold_id}}/post",
+             summary="(partner) Spend held points (all or fewer) and settle them; signed, needs `points_settlement`")
+def partner_points_post(link_id: str, hold_id: str, request: Request, body: RawBody) -> dict[str, Any]:
+    link = _verified(request, body, link_id=link_id, capability=points.CAPABILITY)
+    db, clock, _ = app_state(request)
+    with db.unit_of_work() as session:
+        return points.post_for_partner(session, link=_reload(session, link), hold_id=hold_id, body=_json(body),
+                                       now=clock.now())
+
+
+@router.post(f"{PREFIX}/links/{{link_id}}/points/holds/{{hold_id}}/void",
+             summary="(partner) Release held points; signed, needs `points_settlement`")
+def partner_points_void(link_id: str, hold_id: str, request: Request, body: RawBody) -> dict[str, Any]:
+    link = _verified(request, body, link_id=link_id, capability=points.CAPABILITY)
+    db, clock, _ = app_state(request)
+    with db.unit_of_work() as session:
+        return points.void_for_partner(session, link=_reload(session, link), hold_id=hold_id, now=clock.now())

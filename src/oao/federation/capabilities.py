@@ -19,7 +19,10 @@ CAPABILITIES: dict[str, str] = {
 }
 BASE = "order_handoff"
 # What this implementation can serve today; offering more would promise messages we cannot answer.
-SUPPORTED: tuple[str, ...] = ("order_handoff", "stock_visibility", "pickup", "member_recognition")
+SUPPORTED: tuple[str, ...] = ("order_handoff", "stock_visibility", "pickup", "member_recognition",
+                               "points_settlement")
+# Levels that only make sense with another one: points are spent by a member the partner recognises.
+REQUIRES: dict[str, str] = {"points_settlement": "member_recognition"}
 # What an invitation or acceptance offers when it names nothing. The richer levels are opted into per
 # link: showing stock and recognising members each need the merchant's decision (what to share, whom).
 DEFAULT_OFFER: tuple[str, ...] = ("order_handoff", "pickup")
@@ -39,6 +42,9 @@ def normalise(offered: Iterable[str], *, supported: Iterable[str] = SUPPORTED) -
     if unsupported:
         raise CapabilityError(f"This instance does not support {', '.join(unsupported)} yet; it supports "
                               f"{', '.join(supported)}.")
+    for level, needed in REQUIRES.items():
+        if level in wanted and needed not in wanted:
+            raise CapabilityError(f"{level} needs {needed} on the same link.")
     return [c for c in CAPABILITIES if c in wanted]
 
 
@@ -49,6 +55,7 @@ def negotiate(ours: Iterable[str], theirs: Iterable[str]) -> list[str]:
     both = set(ours) & set(theirs)
     if BASE not in both:
         return []
+    both -= {level for level, needed in REQUIRES.items() if needed not in both}
     return [c for c in CAPABILITIES if c in both]
 
 
