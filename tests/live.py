@@ -6,8 +6,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -45,3 +47,28 @@ def serve(app: FastAPI, sock: socket.socket | None = None) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def serve_instances(stack: ExitStack, tmp_path: Path, names: tuple[str, ...] = ("a", "b"),
+                    wrap: Callable[[FastAPI, str], Any] | None = None) -> list[tuple[str, Any, Any, Any]]:
+    """Separate OAO servers on 127.0.0.1, each with its own SQLite file, public URL and secret key (for
+    federation tests). Returns (url, database, settings, served app) per name; `wrap` may wrap an app (e.g.
+    to record its traffic). Everything stops when `stack` closes."""
+    from oao.app import create_app
+    from oao.config import Settings
+    from oao.core.db import Database
+    from oao.models import Base
+
+    started = []
+    for name in names:
+        sock = bind_local()
+        settings = Settings(database_url=f"sqlite:///{tmp_path}/{name}.sqlite3", embedded_worker=False,
+                            public_url=url_of(sock), secret_key=f"instance-{name}-secret-" + "x" * 20)
+        db = Database(settings.database_url)
+        Base.metadata.create_all(db.engine)
+        stack.callback(db.dispose)
+        app: Any = create_app(settings, db=db, start_worker=False)
+        if wrap is not None:
+            app = wrap(app, name)
+        started.append((stack.enter_context(serve(app, sock)), db, settings, app))
+    return started

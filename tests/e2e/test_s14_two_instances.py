@@ -18,20 +18,18 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from oao.app import create_app
 from oao.config import Settings
 from oao.core.auth import Role
 from oao.core.db import Database
 from oao.federation import protocol
 from oao.federation import service as federation
 from oao.federation.signatures import sign_request
-from oao.models import Base
 from oao.network import service as network_service
 from oao.settlement.models import LedgerEntry
 from tests import factories as f
 from tests.conftest import T0
 from tests.factories import auth
-from tests.live import bind_local, serve, url_of
+from tests.live import serve_instances
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
@@ -51,17 +49,8 @@ class Instance:
 @pytest.fixture
 def instances(tmp_path) -> Iterator[tuple[Instance, Instance]]:
     with ExitStack() as stack:
-        out = []
-        for name in ("a", "b"):
-            sock = bind_local()
-            settings = Settings(database_url=f"sqlite:///{tmp_path}/{name}.sqlite3", embedded_worker=False,
-                                public_url=url_of(sock), secret_key=f"instance-{name}-secret-" + "x" * 20)
-            db = Database(settings.database_url)
-            Base.metadata.create_all(db.engine)
-            stack.callback(db.dispose)
-            app = create_app(settings, db=db, start_worker=False)
-            out.append(Instance(stack.enter_context(serve(app, sock)), db, settings))
-        yield out[0], out[1]
+        a, b = (Instance(url, db, settings) for url, db, settings, _ in serve_instances(stack, tmp_path))
+        yield a, b
 
 
 def _bakery(a: Instance) -> dict[str, str]:

@@ -42,12 +42,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import oao
-from oao.app import create_app
 from oao.catalog.models import Product
-from oao.config import Settings
 from oao.core.auth import Role
 from oao.core.db import Database
-from oao.models import Base
 from oao.network import service as network_service
 from oao.network.models import Location
 from oao.sharing.classes import registered_kinds
@@ -57,7 +54,7 @@ from tests import factories as f
 from tests.conftest import T0
 from tests.factories import auth
 from tests.integration.test_payments_kit import approve, wire_wallet
-from tests.live import bind_local, serve, url_of
+from tests.live import serve, serve_instances
 from tests.outbound_capture import UNCLASSIFIED, RecordingASGI, Sent, canaries_in, classes_of, from_httpx
 
 TAG = "7f3a"
@@ -319,17 +316,10 @@ class Instance:
 @pytest.fixture
 def instances(tmp_path) -> Iterator[tuple[Instance, Instance]]:
     with ExitStack() as stack:
-        out = []
-        for name in ("a", "b"):
-            sock = bind_local()
-            settings = Settings(database_url=f"sqlite:///{tmp_path}/{name}.sqlite3", embedded_worker=False,
-                                public_url=url_of(sock), secret_key=f"instance-{name}-secret-" + "x" * 20)
-            db = Database(settings.database_url)
-            Base.metadata.create_all(db.engine)
-            stack.callback(db.dispose)
-            recorder = RecordingASGI(create_app(settings, db=db, start_worker=False), f"federation:{name}")
-            out.append(Instance(stack.enter_context(serve(recorder, sock)), db, recorder))  # type: ignore[arg-type]
-        yield out[0], out[1]
+        started = serve_instances(stack, tmp_path,
+                                  wrap=lambda app, name: RecordingASGI(app, f"federation:{name}"))
+        a, b = (Instance(url, db, recorder) for url, db, _, recorder in started)
+        yield a, b
 
 
 def _federated_parcel(a: Instance, b: Instance, *, restrictive: bool) -> dict[str, str]:
