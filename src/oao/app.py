@@ -17,7 +17,7 @@ from oao.core.http import install_problem_handlers
 
 # Each domain exposes `router` in its api module; listed here, mounted under /api/v1.
 DOMAIN_APIS = ["network", "catalog", "inventory", "fulfillment", "orders", "pos", "members", "loyalty", "payments",
-               "settlement", "sharing", "webhooks", "federation"]
+               "settlement", "sharing", "webhooks", "federation", "insights", "devices"]
 # Domains with pages of their own expose `router` in a web module, mounted at the root.
 DOMAIN_PAGES = ["members", "payments", "federation"]
 

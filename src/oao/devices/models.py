@@ -1,0 +1,3 @@
+"""Tables of the devices domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Pydantic shapes of the devices API."""
+
+from __future__ import annotations
