@@ -18,6 +18,23 @@ from oao.settlement import models as settlement_models
 from oao.sharing import models as sharing_models
 from oao.webhooks import models as webhooks_models
 
-__all__ = ["Base", "catalog_models", "devices_models", "insights_models", "fulfillment_models", "idempotency", "inventory_models", "loyalty_models",
-           "members_models", "network_models", "orders_models", "outbox", "payments_models", "pos_models",
-           "federation_models", "settlement_models", "sharing_models", "webhooks_models"]
+__all__ = [
+    "Base",
+    "catalog_models",
+    "devices_models",
+    "federation_models",
+    "fulfillment_models",
+    "idempotency",
+    "insights_models",
+    "inventory_models",
+    "loyalty_models",
+    "members_models",
+    "network_models",
+    "orders_models",
+    "outbox",
+    "payments_models",
+    "pos_models",
+    "settlement_models",
+    "sharing_models",
+    "webhooks_models",
+]

@@ -26,6 +26,7 @@ from oao.core.db import Database
 from oao.core.idempotency import IdempotencyRecord
 from oao.federation import client as federation_client
 from oao.fulfillment.models import Quote
+from oao.insights import service as insights_service
 from oao.loyalty import service as loyalty
 from oao.orders import service as orders
 from oao.payments import gateway, sandbox
@@ -78,7 +79,14 @@ def _purge_webhook_deliveries(session: Session, clock: Clock) -> int:
     return webhooks.purge_finished(session, now=clock.now())
 
 
+def _record_insight_events(session: Session, clock: Clock) -> int:
+    from oao.insights import events as insight_events  # sale/return lines into the insight event log
+
+    return insight_events.record_from_outbox(session, now=clock.now())
+
+
 JOBS: dict[str, Callable[[Session, Clock], int]] = {
+    "record_insight_events": _record_insight_events,
     "accrue_points": _accrue_points,
     "apply_agreement_data_policies": _apply_agreement_policies,
     "purge_webhook_deliveries": _purge_webhook_deliveries,
@@ -105,6 +113,9 @@ class Worker:
             "deliver_webhooks": lambda: webhook_sender.deliver_due(db, clock, settings, self.http),
             "deliver_federation_messages": lambda: federation_client.deliver_pending(
                 db, now=clock.now(), secret_key=settings.secret_key, http=self.http),
+            # Trains recommendation tables of merchants due for it (needs the oao[insights] extra; without it,
+            # logs once and does nothing). Reads and writes in short transactions, fits outside them.
+            "train_insights": lambda: insights_service.train_due(db, now=clock.now(), settings=settings),
         }
         # Session jobs that need this instance's settings, beside the module-level JOBS.
         self.session_jobs: dict[str, Callable[[Session, Clock], int]] = {

@@ -45,6 +45,179 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_records')),
     sa.UniqueConstraint('scope', 'key', name='uq_idempotency_scope_key')
     )
+    op.create_table('insight_due',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('last_bought_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('interval_days', sa.Float(), nullable=False),
+    sa.Column('due_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confidence', sa.Float(), nullable=False),
+    sa.Column('purchases', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'member_id', 'product_id', name=op.f('pk_insight_due'))
+    )
+    with op.batch_alter_table('insight_due', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_due_member', ['merchant_id', 'member_id', 'due_at'], unique=False)
+
+    op.create_table('insight_events',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('source', sa.String(length=60), nullable=False),
+    sa.Column('source_line', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=True),
+    sa.Column('channel', sa.String(length=20), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=True),
+    sa.Column('basket_ref', sa.String(length=60), nullable=True),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('occurred_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_events')),
+    sa.UniqueConstraint('source', 'source_line', name='uq_insight_event_source')
+    )
+    with op.batch_alter_table('insight_events', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_events_member', ['member_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_insight_events_merchant_at', ['merchant_id', 'occurred_at'], unique=False)
+
+    op.create_table('insight_forecast_series',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('model', sa.String(length=40), nullable=False),
+    sa.Column('rmsse', sa.Float(), nullable=True),
+    sa.Column('error_sd', sa.Float(), nullable=False),
+    sa.Column('mean_daily', sa.Float(), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'location_id', 'product_id', name=op.f('pk_insight_forecast_series'))
+    )
+    op.create_table('insight_forecasts',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('mean', sa.Float(), nullable=False),
+    sa.Column('model', sa.String(length=40), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'location_id', 'product_id', 'day', name=op.f('pk_insight_forecasts'))
+    )
+    op.create_table('insight_imports',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('source_name', sa.String(length=300), nullable=False),
+    sa.Column('mapping', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('rows_total', sa.Integer(), nullable=False),
+    sa.Column('rows_imported', sa.Integer(), nullable=False),
+    sa.Column('rows_rejected', sa.Integer(), nullable=False),
+    sa.Column('products_created', sa.Integer(), nullable=False),
+    sa.Column('members_created', sa.Integer(), nullable=False),
+    sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('started_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_imports'))
+    )
+    with op.batch_alter_table('insight_imports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_insight_imports_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('insight_item_neighbours',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('neighbour_id', sa.String(length=40), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=False),
+    sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'product_id', 'neighbour_id', name=op.f('pk_insight_item_neighbours'))
+    )
+    with op.batch_alter_table('insight_item_neighbours', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_item_neighbours_rank', ['merchant_id', 'product_id', 'rank'], unique=False)
+
+    op.create_table('insight_member_recs',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=False),
+    sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'member_id', 'product_id', name=op.f('pk_insight_member_recs'))
+    )
+    with op.batch_alter_table('insight_member_recs', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_member_recs_rank', ['merchant_id', 'member_id', 'rank'], unique=False)
+
+    op.create_table('insight_member_refs',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('external_code', sa.String(length=80), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'external_code', name=op.f('pk_insight_member_refs'))
+    )
+    op.create_table('insight_popular',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('segment', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=False),
+    sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('buyers', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'location_id', 'segment', 'product_id', name=op.f('pk_insight_popular'))
+    )
+    with op.batch_alter_table('insight_popular', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_popular_rank', ['merchant_id', 'location_id', 'segment', 'rank'], unique=False)
+
+    op.create_table('insight_product_refs',
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('external_code', sa.String(length=80), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('merchant_id', 'external_code', name=op.f('pk_insight_product_refs'))
+    )
+    op.create_table('insight_purchase_suggestion_lines',
+    sa.Column('id', sa.String(length=60), nullable=False),
+    sa.Column('suggestion_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('suggested_quantity', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_purchase_suggestion_lines'))
+    )
+    with op.batch_alter_table('insight_purchase_suggestion_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_insight_purchase_suggestion_lines_suggestion_id'), ['suggestion_id'], unique=False)
+
+    op.create_table('insight_purchase_suggestions',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expected_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_by', sa.String(length=40), nullable=True),
+    sa.Column('run_id', sa.String(length=40), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_purchase_suggestions'))
+    )
+    with op.batch_alter_table('insight_purchase_suggestions', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_suggestions_location', ['merchant_id', 'location_id', 'status'], unique=False)
+
+    op.create_table('insight_runs',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('requested_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('seconds', sa.Float(), nullable=True),
+    sa.Column('peak_memory_bytes', sa.BigInteger(), nullable=True),
+    sa.Column('events_used', sa.BigInteger(), nullable=True),
+    sa.Column('progress', sa.Float(), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_runs'))
+    )
+    with op.batch_alter_table('insight_runs', schema=None) as batch_op:
+        batch_op.create_index('ix_insight_runs_kind_status', ['kind', 'status', 'requested_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_insight_runs_merchant_id'), ['merchant_id'], unique=False)
+
     op.create_table('loyalty_conversions',
     sa.Column('id', sa.String(length=80), nullable=False),
     sa.Column('member_id', sa.String(length=80), nullable=False),
@@ -456,6 +629,27 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['referrer_merchant_id'], ['merchants.id'], name=op.f('fk_checkouts_referrer_merchant_id_merchants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkouts'))
     )
+    op.create_table('devices',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('unit', sa.String(length=20), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('secret_hint', sa.String(length=16), nullable=False),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_devices_member_id_members')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_devices_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_devices')),
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_devices_secret_hash'))
+    )
+    with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_devices_member_id'), ['member_id'], unique=False)
+
     op.create_table('federation_invitations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('merchant_id', sa.String(length=40), nullable=False),
@@ -775,6 +969,92 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_subscriptions_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('device_events',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('device_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('event_id', sa.String(length=80), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('rule_id', sa.String(length=40), nullable=True),
+    sa.Column('level', sa.Integer(), nullable=True),
+    sa.Column('consumed', sa.Integer(), nullable=True),
+    sa.Column('reported_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('outcome', sa.String(length=10), nullable=False),
+    sa.Column('reason', sa.String(length=30), nullable=False),
+    sa.Column('detail', sa.String(length=400), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=True),
+    sa.Column('total_minor', sa.Integer(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=True),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_device_events_device_id_devices')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_device_events_member_id_members')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_device_events_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_device_events')),
+    sa.UniqueConstraint('device_id', 'event_id', name='uq_device_event_id')
+    )
+    with op.batch_alter_table('device_events', schema=None) as batch_op:
+        batch_op.create_index('ix_device_event_member', ['member_id', 'received_at'], unique=False)
+        batch_op.create_index('ix_device_event_rule', ['rule_id', 'outcome'], unique=False)
+
+    op.create_table('device_reorder_rules',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('device_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('threshold', sa.Integer(), nullable=True),
+    sa.Column('capacity', sa.Integer(), nullable=True),
+    sa.Column('monthly_cap_minor', sa.Integer(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('fulfillment', sa.String(length=10), nullable=False),
+    sa.Column('pickup_location_id', sa.String(length=40), nullable=True),
+    sa.Column('address', sa.String(length=300), nullable=True),
+    sa.Column('latitude', sa.Float(), nullable=True),
+    sa.Column('longitude', sa.Float(), nullable=True),
+    sa.Column('payment', sa.String(length=30), nullable=False),
+    sa.Column('points_programme_id', sa.String(length=40), nullable=True),
+    sa.Column('min_gap_hours', sa.Integer(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=True),
+    sa.Column('level_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_device_reorder_rules_device_id_devices')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_device_reorder_rules_member_id_members')),
+    sa.ForeignKeyConstraint(['pickup_location_id'], ['locations.id'], name=op.f('fk_device_reorder_rules_pickup_location_id_locations')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_device_reorder_rules_product_id_products')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_device_reorder_rules'))
+    )
+    with op.batch_alter_table('device_reorder_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_device_reorder_rules_device_id'), ['device_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_device_reorder_rules_member_id'), ['member_id'], unique=False)
+
+    op.create_table('expected_receipts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('location_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('expected_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('reference', sa.String(length=60), nullable=True),
+    sa.Column('created_at', oao.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', oao.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_quantity', sa.Integer(), nullable=True),
+    sa.CheckConstraint('quantity > 0', name=op.f('ck_expected_receipts_expected_quantity_positive')),
+    sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_expected_receipts_location_id_locations')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_expected_receipts_merchant_id_merchants')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_expected_receipts_product_id_products')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_expected_receipts'))
+    )
+    with op.batch_alter_table('expected_receipts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_expected_receipts_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index('ix_expected_receipts_open', ['location_id', 'status', 'product_id'], unique=False)
+        batch_op.create_index('ix_expected_receipts_reference', ['reference'], unique=False)
 
     op.create_table('federation_logins',
     sa.Column('link_id', sa.String(length=40), nullable=False),
@@ -1526,6 +1806,22 @@ def downgrade() -> None:
 
     op.drop_table('federation_outbound')
     op.drop_table('federation_logins')
+    with op.batch_alter_table('expected_receipts', schema=None) as batch_op:
+        batch_op.drop_index('ix_expected_receipts_reference')
+        batch_op.drop_index('ix_expected_receipts_open')
+        batch_op.drop_index(batch_op.f('ix_expected_receipts_merchant_id'))
+
+    op.drop_table('expected_receipts')
+    with op.batch_alter_table('device_reorder_rules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_device_reorder_rules_member_id'))
+        batch_op.drop_index(batch_op.f('ix_device_reorder_rules_device_id'))
+
+    op.drop_table('device_reorder_rules')
+    with op.batch_alter_table('device_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_device_event_rule')
+        batch_op.drop_index('ix_device_event_member')
+
+    op.drop_table('device_events')
     with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_webhook_subscriptions_merchant_id'))
 
@@ -1598,6 +1894,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_federation_invitations_merchant_id'))
 
     op.drop_table('federation_invitations')
+    with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_devices_member_id'))
+
+    op.drop_table('devices')
     op.drop_table('checkouts')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_merchant_id'))
@@ -1704,6 +2004,48 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_loyalty_conversions_member_id'))
 
     op.drop_table('loyalty_conversions')
+    with op.batch_alter_table('insight_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_insight_runs_merchant_id'))
+        batch_op.drop_index('ix_insight_runs_kind_status')
+
+    op.drop_table('insight_runs')
+    with op.batch_alter_table('insight_purchase_suggestions', schema=None) as batch_op:
+        batch_op.drop_index('ix_insight_suggestions_location')
+
+    op.drop_table('insight_purchase_suggestions')
+    with op.batch_alter_table('insight_purchase_suggestion_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_insight_purchase_suggestion_lines_suggestion_id'))
+
+    op.drop_table('insight_purchase_suggestion_lines')
+    op.drop_table('insight_product_refs')
+    with op.batch_alter_table('insight_popular', schema=None) as batch_op:
+        batch_op.drop_index('ix_insight_popular_rank')
+
+    op.drop_table('insight_popular')
+    op.drop_table('insight_member_refs')
+    with op.batch_alter_table('insight_member_recs', schema=None) as batch_op:
+        batch_op.drop_index('ix_insight_member_recs_rank')
+
+    op.drop_table('insight_member_recs')
+    with op.batch_alter_table('insight_item_neighbours', schema=None) as batch_op:
+        batch_op.drop_index('ix_insight_item_neighbours_rank')
+
+    op.drop_table('insight_item_neighbours')
+    with op.batch_alter_table('insight_imports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_insight_imports_merchant_id'))
+
+    op.drop_table('insight_imports')
+    op.drop_table('insight_forecasts')
+    op.drop_table('insight_forecast_series')
+    with op.batch_alter_table('insight_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_insight_events_merchant_at')
+        batch_op.drop_index('ix_insight_events_member')
+
+    op.drop_table('insight_events')
+    with op.batch_alter_table('insight_due', schema=None) as batch_op:
+        batch_op.drop_index('ix_insight_due_member')
+
+    op.drop_table('insight_due')
     op.drop_table('idempotency_records')
     with op.batch_alter_table('federation_nonces', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_federation_nonces_seen_at'))
