@@ -50,6 +50,8 @@ SETTINGS_DOC: dict[str, str] = {
                                         "(default `false`; only for a receiver on a host or network you trust)",
     "OAO_SHARING_MIN_GROUP_SIZE": "smallest number of distinct members an aggregated statistic shared with a "
                                   "partner may describe (k, default `20`); a policy may raise it",
+    "OAO_INSIGHTS_RETRAIN_HOURS": "how old a merchant's last recommendations training may get before the worker "
+                                  "trains again (default `24`; needs the `oao[insights]` extra)",
 }
 
 
@@ -90,6 +92,7 @@ class Settings:
     platform_fee_bps: int = 300
     webhooks_allow_private_hosts: bool = False
     sharing_min_group_size: int = 20
+    insights_retrain_hours: float = 24.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -136,6 +139,8 @@ class Settings:
             raise SettingsError("OAO_PLATFORM_FEE_BPS must be between 0 and 10000 (basis points of a payment)")
         if self.sharing_min_group_size < 2:
             raise SettingsError("OAO_SHARING_MIN_GROUP_SIZE must be at least 2: a group of one is a person")
+        if self.insights_retrain_hours <= 0:
+            raise SettingsError("OAO_INSIGHTS_RETRAIN_HOURS must be positive")
 
 
 class SettingsError(ValueError):

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from oao.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from oao.deps import app_state
+from oao.insights import serving as insights_serving
 from oao.loyalty import service as loyalty
 from oao.loyalty.models import Account, Transfer
 from oao.members import codes, external_login
@@ -426,6 +427,27 @@ def consents_change(request: Request, shopper: ShopperDep, merchant_id: Annotate
                                                                "message": message, "g": group, "oob": True})
     return RedirectResponse(f"/shop/me/consents?done={quote(message)}&merchant={quote(merchant_id)}"
                             f"#{switch['dom_id']}", status_code=303)
+
+
+# --- suggestions (insights) -------------------------------------------------------------------------
+
+@router.get("/shop/me/suggestions", response_class=HTMLResponse)
+def suggestions_page(request: Request, shopper: ShopperDep) -> HTMLResponse:
+    """"For you" and "Due soon" at each shop she shares her purchase history with (nothing without it)."""
+    db, clock, _ = app_state(request)
+    now = clock.now()
+    shops = []
+    with db.read() as session:
+        names = _merchant_names(session)
+        for merchant_id in insights_serving.member_merchants_with_suggestions(session, member_id=shopper.member_id,
+                                                                              now=now):
+            lists = {kind: insights_serving.recommend(session, merchant_id=merchant_id, location=None,
+                                                      member_id=shopper.member_id, kind=kind, limit=6, now=now,
+                                                      channel="online").items
+                     for kind in ("for_you", "due_soon")}
+            if lists["for_you"] or lists["due_soon"]:
+                shops.append({"name": names.get(merchant_id, ""), **lists})
+    return render(request, "shop/me_suggestions.html", {**_shell(request, shopper), "shops": shops})
 
 
 # --- paying with points at checkout ------------------------------------------------------------------

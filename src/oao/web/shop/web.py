@@ -21,17 +21,19 @@ from oao.catalog import service as catalog
 from oao.catalog.models import Product
 from oao.core.errors import Forbidden, NotFound
 from oao.core.geo import valid_coordinates
+from oao.insights import serving as insights_serving
 from oao.inventory import service as inventory
 from oao.network import service as network
 from oao.network.models import Location
 from oao.web.common import ShopDep, current_shopper, is_htmx, render
 from oao.web.pages import templates
-from oao.web.shop import checkout, member_area, shopper
+from oao.web.shop import checkout, devices, member_area, shopper
 from oao.web.shop.shopper import Where
 
 router = APIRouter(include_in_schema=False)
 router.include_router(member_area.router)
 router.include_router(checkout.router)
+router.include_router(devices.router)  # /shop/me/devices (S9 connected devices)
 
 NEAR_KM = 10.0  # "near you": a short ride across town, not the warehouse 25 km out
 PAGE_SIZE = 24
@@ -181,6 +183,15 @@ def product_page(request: Request, product_id: str, ctx: ShopDep) -> HTMLRespons
         names = _merchant_names(session)
         sellers = sorted((catalog.price_for(o, "online"), names.get(o.merchant_id, ""), o.currency)
                           for o in offers.values())
+        if offers:  # insight event log (events helper): the view counts for the seller shown first
+            from oao.insights.events import record_storefront_view
+
+            viewer = current_shopper(request)
+            record_storefront_view(ctx.db, product_id=product.id, at=ctx.now(),
+                                   member_id=viewer.member_id if viewer else None,
+                                   merchant_id=min(offers.values(), key=lambda o: (
+                                       catalog.price_for(o, "online"), names.get(o.merchant_id, ""),
+                                       o.currency)).merchant_id)
         return render(request, "shop/product.html", {
             **context, "product": product, "category_label": shopper.category_name(product.category),
             "rating": _rating(product),
@@ -188,6 +199,8 @@ def product_page(request: Request, product_id: str, ctx: ShopDep) -> HTMLRespons
             "seller": sellers[0][1] if sellers else None,
             "other_sellers": [{"name": n, "price": shopper.money(p, c)} for p, n, c in sellers[1:]],
             "nearby": _availability(session, product.id, context["where"], ctx.now()),
+            # "Often bought together" (insights): the sellers' item neighbours they hold in stock somewhere.
+            "together": insights_serving.bought_together_anywhere(session, product_id=product.id, limit=4),
             "in_cart": shopper.cart(request).get(product.id, 0)})
 
 

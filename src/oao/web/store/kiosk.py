@@ -43,7 +43,7 @@ from oao.pos import service as pos
 from oao.pos.service import ScannedLine
 from oao.pos.tenders import Tender
 from oao.web.common import StaffPageDep, check_csrf, is_htmx
-from oao.web.store import kiosk_partner
+from oao.web.store import kiosk_partner, kiosk_suggestions
 from oao.web.store.kiosk_basket import earn_preview, price_basket, sellable_product
 from oao.web.store.kiosk_state import (
     KIOSK_KINDS,
@@ -254,8 +254,12 @@ def _shop(request: Request, ctx: Ctx, kiosk: Kiosk, visit: Visit, *, error: str 
         suggestions = bestsellers.store_suggestions(session, location_id=kiosk.location_id,
                                                     merchant_id=kiosk.merchant_id,
                                                     channel=pos.channel_for(kiosk.register_kind), now=ctx.now())
+        personal = kiosk_suggestions.personal_sections(
+            session, merchant_id=kiosk.merchant_id, location_id=kiosk.location_id, member_ref=visit.member_ref,
+            skin_type=visit.skin_type, channel=pos.channel_for(kiosk.register_kind), now=ctx.now())
     return kiosk_page(request, ctx, "store/kiosk_shop.html", kiosk,
-                 {**context, "suggestions": suggestions, "error": error}, status=status)
+                 {**context, "suggestions": suggestions, "personal": personal,
+                  "skin_types": kiosk_suggestions.SKIN_TYPES, "error": error}, status=status)
 
 
 @router.get("/store/kiosk/shop")
@@ -267,6 +271,19 @@ def shop(request: Request, ctx: StaffPageDep) -> Response:
     if visit.checkout:
         return _see_other("/store/kiosk/pay")
     return _shop(request, ctx, kiosk, visit)
+
+
+@router.post("/store/kiosk/skin")
+def skin_scan(request: Request, ctx: StaffPageDep, skin_type: Annotated[str, Form(max_length=20)] = "",
+              csrf: Csrf = "") -> Response:
+    """The skin sensor's reading (here: the shopper taps her skin type): suggestions that fit it, this visit only."""
+    check_csrf(request, csrf)
+    _require_kiosk(request, ctx)
+    visit = load_visit(request)
+    if not visit.started:
+        return _see_other("/store/kiosk")
+    visit.skin_type = skin_type if skin_type in kiosk_suggestions.SKIN_TYPES else None
+    return save_visit(request, _see_other("/store/kiosk/shop"), visit)
 
 
 def _change_basket(request: Request, ctx: Ctx, gtin: str, quantity: int | None, delta: int) -> Response:

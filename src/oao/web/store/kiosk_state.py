@@ -54,6 +54,7 @@ class Visit:
     checkout: dict[str, Any] | None = None  # the wallet payment / points hold under way
     done: dict[str, Any] | None = None  # the last receipt, for the thank-you screen
     partner: dict[str, Any] | None = None  # the partner order under way
+    skin_type: str | None = None  # the kiosk's skin scan during this visit (suggestions only; gone at reset)
 
     @property
     def started(self) -> bool:
