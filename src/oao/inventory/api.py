@@ -200,3 +200,73 @@ def receive_transfer(transfer_id: str, ctx: CtxDep, request: Request,
         return transfer_out(session, t)
 
     return idempotent(ctx, request, idempotency_key, None, 200, run)
+
+
+# --- expected receipts (goods on order; replenishment turns accepted suggestions into them) ---------------
+
+from oao.inventory import receipts as _receipts  # noqa: E402
+from oao.inventory.schemas import (  # noqa: E402
+    ExpectedReceiptIn,
+    ExpectedReceiptOut,
+    ExpectedReceiptReceiveIn,
+)
+
+
+def _visible_receipt(session: Session, principal: Principal, receipt_id: str):  # noqa: ANN202
+    receipt = _receipts.get_receipt(session, receipt_id=receipt_id)
+    principal.ensure_merchant(receipt.merchant_id, "expected receipt", receipt_id)
+    return receipt
+
+
+@router.get("/stock/expected-receipts", response_model=list[ExpectedReceiptOut],
+            summary="Goods on order for a location, soonest first")
+def list_expected_receipts(ctx: CtxDep, location_id: Annotated[str, Query(max_length=40)],
+                           status: Literal["expected", "received", "cancelled"] | None = "expected",
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[ExpectedReceiptOut]:
+    with ctx.read() as session:
+        _own_location(session, ctx.principal, location_id, acting=False)
+        return [ExpectedReceiptOut.model_validate(r)
+                for r in _receipts.list_receipts(session, location_id=location_id, status=status, limit=limit)]
+
+
+@router.post("/stock/expected-receipts", response_model=ExpectedReceiptOut, status_code=201,
+             summary="Record goods on their way (a supplier order); they count as on order until received")
+def create_expected_receipt(body: ExpectedReceiptIn, ctx: CtxDep, request: Request,
+                            idempotency_key: IdempotencyKey = None) -> Response:
+    if body.expected_at.tzinfo is None:
+        raise InvalidInput("expected_at needs a timezone, e.g. 2026-11-18T07:00:00+08:00")
+
+    def run(session: Session) -> ExpectedReceiptOut:
+        location = _own_location(session, ctx.principal, body.location_id, acting=True)
+        catalog.get_product(session, product_id=body.product_id)
+        return ExpectedReceiptOut.model_validate(_receipts.expect(
+            session, merchant_id=location.merchant_id, location_id=location.id, product_id=body.product_id,
+            quantity=body.quantity, expected_at=body.expected_at, now=ctx.now(), reference=body.reference))
+
+    return idempotent(ctx, request, idempotency_key, body, 201, run)
+
+
+@router.post("/stock/expected-receipts/{receipt_id}/receive", response_model=ExpectedReceiptOut,
+             summary="The goods came: add them to stock (a `receipt` movement naming this receipt)")
+def receive_expected_receipt(receipt_id: str, ctx: CtxDep, request: Request,
+                             body: ExpectedReceiptReceiveIn | None = None,
+                             idempotency_key: IdempotencyKey = None) -> Response:
+    def run(session: Session) -> ExpectedReceiptOut:
+        receipt = _visible_receipt(session, ctx.principal, receipt_id)
+        _own_location(session, ctx.principal, receipt.location_id, acting=True)
+        return ExpectedReceiptOut.model_validate(_receipts.receive(
+            session, receipt_id=receipt.id, now=ctx.now(), quantity=body.quantity if body else None))
+
+    return idempotent(ctx, request, idempotency_key, body, 200, run)
+
+
+@router.post("/stock/expected-receipts/{receipt_id}/cancel", response_model=ExpectedReceiptOut,
+             summary="The goods will not come: stop counting them as on order")
+def cancel_expected_receipt(receipt_id: str, ctx: CtxDep, request: Request,
+                            idempotency_key: IdempotencyKey = None) -> Response:
+    def run(session: Session) -> ExpectedReceiptOut:
+        receipt = _visible_receipt(session, ctx.principal, receipt_id)
+        _own_location(session, ctx.principal, receipt.location_id, acting=True)
+        return ExpectedReceiptOut.model_validate(_receipts.cancel(session, receipt_id=receipt.id, now=ctx.now()))
+
+    return idempotent(ctx, request, idempotency_key, None, 200, run)

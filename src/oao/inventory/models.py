@@ -78,3 +78,29 @@ class Transfer(Base):
     created_at: Mapped[datetime]
     shipped_at: Mapped[datetime | None]
     received_at: Mapped[datetime | None]
+
+
+class ExpectedReceipt(Base):
+    """Goods on order for a store: expected -> received (into stock) or cancelled.
+
+    Open ones are the "on order" quantity replenishment counts, so a store is not
+    sent the same goods twice while a delivery is on its way."""
+
+    __tablename__ = "expected_receipts"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="expected_quantity_positive"),
+        Index("ix_expected_receipts_open", "location_id", "status", "product_id"),
+        Index("ix_expected_receipts_reference", "reference"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # erc_…
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    expected_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="expected")  # expected | received | cancelled
+    reference: Mapped[str | None] = mapped_column(String(60))  # purchase-suggestion line, supplier PO number…
+    created_at: Mapped[datetime]
+    received_at: Mapped[datetime | None]
+    received_quantity: Mapped[int | None] = mapped_column(Integer)  # what actually came (may differ)

@@ -81,3 +81,34 @@ class TransferOut(BaseModel):
     created_at: datetime
     shipped_at: datetime | None
     received_at: datetime | None
+
+
+class ExpectedReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    location_id: str = Field(..., max_length=40)
+    product_id: str = Field(..., max_length=40)
+    quantity: int = Field(..., ge=1, le=1_000_000)
+    expected_at: datetime
+    reference: str | None = Field(None, max_length=60, description="Your supplier order number, if any.")
+
+
+class ExpectedReceiptReceiveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quantity: int | None = Field(None, ge=1, le=1_000_000,
+                                 description="What actually came, when it differs from what was expected.")
+
+
+class ExpectedReceiptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    merchant_id: str
+    location_id: str
+    product_id: str
+    quantity: int
+    expected_at: datetime
+    status: Literal["expected", "received", "cancelled"]
+    reference: str | None
+    created_at: datetime
+    received_at: datetime | None
+    received_quantity: int | None

@@ -130,6 +130,16 @@ _event("stock.counted", {"reference": "stock_levels", "reason": "stock_levels", 
                          "rows_changed": "stock_levels", "received": "stock_levels", "adjusted": "stock_levels",
                          "created": "stock_levels", "location_ids": "location"})
 _event("stock.released", {"reference": "order_reference", "units": "stock_levels", "reason": "stock_levels"})
+# Expected receipts (inventory/receipts.py) and purchase suggestions (insights/replenishment.py).
+_EXPECTED_RECEIPT = {"receipt_id": "stock_levels", "location_id": "location", "product_id": "stock_levels",
+                     "quantity": "stock_levels", "expected_at": "stock_levels", "status": "stock_levels",
+                     "reference": "stock_levels"}
+for _t in ("expected", "received", "cancelled"):
+    _event(f"stock.receipt_{_t}", _EXPECTED_RECEIPT)
+for _t in ("proposed", "accepted", "rejected", "superseded"):
+    _event(f"purchase_suggestion.{_t}", {"suggestion_id": "stock_levels", "location_id": "location",
+                                         "status": "stock_levels", "line_count": "stock_levels",
+                                         "units": "stock_levels"})
 
 _event("merchant.created", {"name": "merchant_reference", "slug": "merchant_reference",
                             "currency": "merchant_reference"})
@@ -182,6 +192,16 @@ _event("member.signed_up", {"method": "member_reference", "issuer": "member_refe
 _event("member.consent_granted", {"data_classes": "member_reference", "member_ref": "member_reference"})
 _event("member.consent_withdrawn", {"data_classes": "member_reference", "member_ref": "member_reference"})
 _event("member.code_redeemed", {"member_ref": "member_reference"})
+
+# devices.service._finish (S9): a member's device reordered at this merchant, or said why it did not.
+_DEVICE_REORDER = {
+    "device_event_id": "order_reference", "device_id": "member_reference", "event_id": "order_reference",
+    "rule_id": "member_reference", "member_id": "member_reference", "outcome": "fulfillment_status",
+    "reason": "fulfillment_status", "order_id": "order_reference", "product_id": "line_items",
+    "quantity": "line_items", "total_minor": "basket_total", "currency": "basket_total",
+}
+for _t in ("reorder_placed", "reorder_skipped"):
+    _event(f"device.{_t}", _DEVICE_REORDER)
 
 # --- federation: what one OAO instance tells another about an order it hands over -------------------------
 _FEDERATION_ORDER = {

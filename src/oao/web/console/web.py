@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from oao.web.common import AdminPageDep
 from oao.web.console import catalog_pages, charts, imports, places, sharing
+from oao.web.console import replenishment as replenishment_pages
 from oao.web.console.common import money_short, pick_merchant, scope_for, show
 from oao.web.console.overview import CHANNELS, KINDS, PERIODS, build
 
@@ -16,6 +17,7 @@ router.include_router(catalog_pages.router)
 router.include_router(imports.router)
 router.include_router(sharing.router)
 router.include_router(places.router)
+router.include_router(replenishment_pages.router)
 
 
 @router.get("/console", response_class=HTMLResponse)
