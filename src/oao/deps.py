@@ -18,7 +18,7 @@ from oao.config import Settings
 from oao.core.auth import Principal
 from oao.core.clock import Clock
 from oao.core.db import Database
-from oao.core.errors import Unauthorized
+from oao.core.errors import InvalidInput, Unauthorized
 from oao.core.idempotency import request_fingerprint, run_idempotent
 from oao.network import service as network_service
 
@@ -50,6 +50,16 @@ class Ctx(RequestScope):
     """A request by staff or an API key: who is calling, on top of the request scope."""
 
     principal: Principal = field(kw_only=True)
+
+    def merchant_asked(self, merchant_id: str | None) -> str:
+        """The merchant a request is about: the caller's own by default (another's is a 404);
+        network admins act for no merchant by default, so they must name one."""
+        if merchant_id is None:
+            if self.principal.merchant_id is None:
+                raise InvalidInput("Name the merchant: `merchant_id`.")
+            merchant_id = self.principal.merchant_id
+        self.principal.ensure_merchant(merchant_id, "merchant", merchant_id)
+        return merchant_id
 
 
 def app_state(request: Request) -> tuple[Database, Clock, Settings]:

@@ -45,11 +45,7 @@ def list_transaction_imports(ctx: CtxDep,
                              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> TransactionImportsOut:
     """Your merchant's `oao import transactions` runs, newest first, each with its row-error report.
     Network admins name the merchant with `merchant_id`; another merchant's imports are never listed."""
-    if merchant_id is None:
-        merchant_id = ctx.principal.merchant_id
-    if merchant_id is None:
-        raise InvalidInput("Name the merchant: `merchant_id`.")
-    ctx.principal.ensure_merchant(merchant_id, "merchant", merchant_id)
+    merchant_id = ctx.merchant_asked(merchant_id)
     with ctx.read() as session:
         rows = importer.list_imports(session, merchant_id=merchant_id, limit=limit)
         return TransactionImportsOut(items=[_import_out(r) for r in rows])

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from oao.core.db import Database
 from oao.insights.models import Forecast, ForecastSeries, TrainingRun
-from oao.insights.service import claim_run
+from oao.insights.service import claim_run, detached_run, fail_run, finish_run
 from oao.network import service as network
 
 log = logging.getLogger("oao.insights.forecasting")
@@ -161,24 +161,16 @@ def run_forecasts(db: Database, *, merchant_id: str, now: datetime, horizon_days
         details["fit_seconds"] = round(time.perf_counter() - t0, 3)
         with db.unit_of_work() as session:
             replace_forecasts(session, merchant_id=merchant_id, series_rows=series_rows, forecast_rows=forecast_rows)
-            session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
-                status="finished", finished_at=now, seconds=round(time.perf_counter() - t0, 3),
-                peak_memory_bytes=peak, events_used=events, progress=1.0, details=details))
+            finish_run(session, run_id=run_id, now=now, seconds=time.perf_counter() - t0, peak=peak,
+                       events=events, details=details)
         log.info("forecasts: %s, %d series in %.1f s", merchant_id, len(series_rows), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - recorded on the run and logged; the caller goes on
         log.exception("forecasts: %s failed", merchant_id)
-        with db.unit_of_work() as session:
-            session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
-                status="failed", finished_at=now, seconds=round(time.perf_counter() - t0, 3), events_used=events,
-                details={"error": f"{type(exc).__name__}: {exc}"[:2000]}))
+        fail_run(db, run_id=run_id, now=now, seconds=time.perf_counter() - t0, events=events, error=exc)
     finally:
         if started_tracing:
             tracemalloc.stop()
-    with db.read() as session:
-        run = session.get(TrainingRun, run_id)
-        assert run is not None
-        session.expunge(run)
-        return run
+    return detached_run(db, run_id)
 
 
 def forecast_for(session: Session, *, merchant_id: str, location_id: str, product_ids: list[str], start: date,

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from oao.catalog import service as catalog
 from oao.core.auth import Principal, Role
-from oao.core.errors import Forbidden, InvalidInput
-from oao.deps import PROBLEM_RESPONSES, Ctx, CtxDep, IdempotencyKey, idempotent
+from oao.core.errors import Forbidden
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, idempotent
 from oao.insights import replenishment
 from oao.insights.models import PurchaseSuggestion
 from oao.insights.schemas import (
@@ -50,15 +50,6 @@ def suggestion_out(session: Session, suggestion: PurchaseSuggestion) -> Purchase
         receipts=[ExpectedReceiptOut.model_validate(r) for r in receipts])
 
 
-def _merchant(ctx: Ctx, merchant_id: str | None) -> str:
-    if merchant_id is None:
-        if ctx.principal.merchant_id is None:
-            raise InvalidInput("Name the merchant: `merchant_id`.")
-        merchant_id = ctx.principal.merchant_id
-    ctx.principal.ensure_merchant(merchant_id, "merchant", merchant_id)
-    return merchant_id
-
-
 def _may_act_at(principal: Principal, location_id: str) -> None:
     if principal.role is Role.STORE_STAFF and principal.location_id != location_id:
         raise Forbidden("You work at another store; only its own staff or a merchant admin can order for it.")
@@ -75,7 +66,7 @@ def _visible(session: Session, principal: Principal, suggestion_id: str) -> Purc
 def build_suggestions(body: PurchaseSuggestionsBuildIn, ctx: CtxDep, request: Request,
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """One suggestion per store with something to order; each replaces that store's earlier proposal."""
-    merchant_id = _merchant(ctx, body.merchant_id)
+    merchant_id = ctx.merchant_asked(body.merchant_id)
 
     def run(session: Session) -> PurchaseSuggestionsBuiltOut:
         if body.location_id is not None:
@@ -100,7 +91,7 @@ def list_suggestions(ctx: CtxDep, merchant_id: Annotated[str | None, Query(max_l
                      location: Annotated[str | None, Query(max_length=40)] = None,
                      status: Literal["proposed", "accepted", "rejected", "superseded"] | None = None,
                      limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[PurchaseSuggestionOut]:
-    merchant_id = _merchant(ctx, merchant_id)
+    merchant_id = ctx.merchant_asked(merchant_id)
     with ctx.read() as session:
         if location is not None:
             loc = network.get_location(session, location_id=location)

@@ -288,20 +288,39 @@ def train_recommendations(db: Database, *, merchant_id: str, now: datetime, sett
             replace_tables(session, merchant_id=merchant_id, tables=tables)
             seconds = time.perf_counter() - t0
             details["fit_seconds"] = round(fit_seconds, 3)
-            session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
-                status="finished", finished_at=now, seconds=round(seconds, 3), peak_memory_bytes=peak,
-                events_used=events, progress=1.0, details=details))
+            finish_run(session, run_id=run_id, now=now, seconds=seconds, peak=peak, events=events, details=details)
         log.info("insights: trained %s in %.1f s on %d sale lines (%s)", merchant_id, seconds, events,
                  details.get("rows"))
     except Exception as exc:  # noqa: BLE001 - recorded on the run and logged; the worker goes on
         log.exception("insights: training %s failed", merchant_id)
-        with db.unit_of_work() as session:
-            session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
-                status="failed", finished_at=now, seconds=round(time.perf_counter() - t0, 3), events_used=events,
-                details={"error": f"{type(exc).__name__}: {exc}"[:2000]}))
+        fail_run(db, run_id=run_id, now=now, seconds=time.perf_counter() - t0, events=events, error=exc)
     finally:
         if started_tracing:
             tracemalloc.stop()
+    return detached_run(db, run_id)
+
+
+def finish_run(session: Session, *, run_id: str, now: datetime, seconds: float, peak: int, events: int,
+               details: dict[str, Any]) -> None:
+    """Mark a run finished, in the transaction that wrote its results (readers see both or neither).
+
+    `now` is when the job started (its clock is read once), so the end is that plus the time it took."""
+    session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
+        status="finished", finished_at=now + timedelta(seconds=seconds), seconds=round(seconds, 3),
+        peak_memory_bytes=peak, events_used=events, progress=1.0, details=details))
+
+
+def fail_run(db: Database, *, run_id: str, now: datetime, seconds: float, events: int, error: Exception) -> None:
+    """Record a failed run with its error; the lists of the last good run stay in place."""
+    with db.unit_of_work() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
+            status="failed", finished_at=now + timedelta(seconds=seconds), seconds=round(seconds, 3),
+            events_used=events,
+            details={"error": f"{type(error).__name__}: {error}"[:2000]}))
+
+
+def detached_run(db: Database, run_id: str) -> TrainingRun:
+    """The run as stored, usable after its session closed."""
     with db.read() as session:
         run = session.get(TrainingRun, run_id)
         assert run is not None

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from oao.core.clock import as_utc
 from oao.core.errors import InvalidInput
-from oao.deps import PROBLEM_RESPONSES, Ctx, CtxDep, IdempotencyKey, idempotent
+from oao.deps import PROBLEM_RESPONSES, CtxDep, IdempotencyKey, idempotent
 from oao.settlement import service, statements
 from oao.settlement.postings import merchant_of
 from oao.settlement.schemas import (
@@ -46,16 +46,6 @@ def _period(start: str, end: str) -> tuple[datetime, datetime]:
     return a, b
 
 
-def _merchant(ctx: Ctx, merchant_id: str | None) -> str:
-    """The merchant asked about: your own (another's is a 404); network admins must name one."""
-    if merchant_id is None:
-        if ctx.principal.merchant_id is None:
-            raise InvalidInput("Name the merchant: `merchant_id`.")
-        merchant_id = ctx.principal.merchant_id
-    ctx.principal.ensure_merchant(merchant_id, "merchant", merchant_id)
-    return merchant_id
-
-
 @router.get("/statements", response_model=StatementOut,
             responses={200: {"content": {"text/csv": {}, "text/html": {}}}})
 def get_statement(ctx: CtxDep, start: Annotated[str, Query(alias="from", min_length=10, max_length=40)],
@@ -64,7 +54,7 @@ def get_statement(ctx: CtxDep, start: Annotated[str, Query(alias="from", min_len
                   currency: Annotated[str | None, Query(min_length=3, max_length=3)] = None,
                   format: Literal["json", "csv", "html"] = "json"):  # noqa: A002 - the documented parameter name
     """A merchant's settlement statement for [from, to): opening, each entry, totals by kind, closing."""
-    merchant_id = _merchant(ctx, merchant_id)
+    merchant_id = ctx.merchant_asked(merchant_id)
     a, b = _period(start, end)
     with ctx.read() as s:
         st = service.statement(s, merchant_id=merchant_id, start=a, end=b, currency=currency)
@@ -91,7 +81,7 @@ def get_statement(ctx: CtxDep, start: Annotated[str, Query(alias="from", min_len
 def get_reconciliation(ctx: CtxDep, merchant_id: MerchantQ = None) -> ReconciliationOut:
     """Captured wallet payments against ledger proceeds, per merchant and currency (merchants: their own)."""
     if not ctx.principal.is_network_admin:
-        merchant_id = _merchant(ctx, merchant_id)
+        merchant_id = ctx.merchant_asked(merchant_id)
     with ctx.read() as s:
         rec = service.reconciliation(s, merchant_id=merchant_id)
     return ReconciliationOut(
