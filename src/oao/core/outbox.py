@@ -9,14 +9,19 @@ workers race for the same event.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Index, String, and_, exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from oao.core.db import Base
 from oao.core.ids import new_id
+
+log = logging.getLogger(__name__)
 
 
 class OutboxEvent(Base):
@@ -61,6 +66,31 @@ def mark_consumed(session: Session, *, consumer: str, event_id: str, at: datetim
     """Record that `consumer` handled the event; a second worker doing the same fails on the primary key."""
     session.add(OutboxConsumption(consumer=consumer, event_id=event_id, consumed_at=at))
     session.flush()
+
+
+def consume_each(session: Session, *, consumer: str, types: tuple[str, ...], now: datetime, limit: int,
+                 handle: Callable[[OutboxEvent], None], skip: tuple[type[Exception], ...]) -> int:
+    """Handle each event of `types` this consumer has not handled yet, exactly once; returns events handled.
+
+    Each event is handled in a savepoint together with marking it consumed, so a second worker racing
+    for the same event fails on the consumption's primary key and changes nothing. An event `handle`
+    rejects with one of the `skip` errors is logged and marked consumed: one bad event must not stop
+    the consumer for everyone behind it."""
+    handled = 0
+    for event in unconsumed(session, consumer=consumer, types=types, limit=limit):
+        try:
+            with session.begin_nested():
+                handle(event)
+                mark_consumed(session, consumer=consumer, event_id=event.id, at=now)
+            handled += 1
+        except IntegrityError:
+            continue  # another worker handled it first
+        except skip as exc:
+            log.warning("%s skipped event %s (%s): %s", consumer, event.id, event.type, exc)
+            with session.begin_nested():
+                mark_consumed(session, consumer=consumer, event_id=event.id, at=now)
+            handled += 1
+    return handled
 
 
 # --- reading event payloads ------------------------------------------------------------------

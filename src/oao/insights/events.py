@@ -19,14 +19,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from oao.core.clock import as_utc
 from oao.core.db import Database
 from oao.core.errors import Problem
 from oao.core.ids import new_id
-from oao.core.outbox import OutboxEvent, mark_consumed, payload_int, payload_str, unconsumed
+from oao.core.outbox import OutboxEvent, consume_each, payload_int, payload_str
 from oao.insights.models import EVENT_KINDS, InsightEvent
 
 if TYPE_CHECKING:
@@ -115,21 +115,8 @@ def rows_from_event(*, event_id: str, event_type: str, payload: dict[str, Any], 
 
 def record_from_outbox(session: Session, *, now: datetime, limit: int = 500) -> int:
     """Write the log rows of sale and return events not handled yet (worker job); returns events handled."""
-    handled = 0
-    for event in unconsumed(session, consumer=CONSUMER, types=EVENT_TYPES, limit=limit):
-        try:
-            with session.begin_nested():
-                _handle(session, event)
-                mark_consumed(session, consumer=CONSUMER, event_id=event.id, at=now)
-            handled += 1
-        except IntegrityError:
-            continue  # another worker wrote it first
-        except (BadInsightEvent, Problem) as exc:
-            log.warning("insights skipped event %s (%s): %s", event.id, event.type, exc)
-            with session.begin_nested():
-                mark_consumed(session, consumer=CONSUMER, event_id=event.id, at=now)
-            handled += 1
-    return handled
+    return consume_each(session, consumer=CONSUMER, types=EVENT_TYPES, now=now, limit=limit,
+                        handle=lambda event: _handle(session, event), skip=(BadInsightEvent, Problem))
 
 
 def _handle(session: Session, event: OutboxEvent) -> None:

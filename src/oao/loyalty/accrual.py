@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oao.core.errors import Problem
 from oao.core.ids import new_id
-from oao.core.outbox import OutboxEvent, mark_consumed, payload_int, payload_str, unconsumed
+from oao.core.outbox import OutboxEvent, consume_each, payload_int, payload_str
 from oao.loyalty import earning, lots
 from oao.loyalty import transfers as book
 from oao.loyalty.earning import CHANNELS, Rule, Sale, SaleLine
@@ -139,21 +138,8 @@ def _credit(session: Session, *, event_id: str, rule: EarningRule, programme: Pr
 
 def accrue_from_outbox(session: Session, *, now: datetime, limit: int = 200) -> int:
     """Earn points for sale events not handled yet (worker job); returns how many events were handled."""
-    handled = 0
-    for event in unconsumed(session, consumer=CONSUMER, types=SALE_EVENTS, limit=limit):
-        try:
-            with session.begin_nested():
-                _handle(session, event, now)
-                mark_consumed(session, consumer=CONSUMER, event_id=event.id, at=now)
-            handled += 1
-        except IntegrityError:
-            continue  # another worker handled it first
-        except (BadSaleEvent, Problem) as exc:
-            log.warning("loyalty skipped event %s (%s): %s", event.id, event.type, exc)
-            with session.begin_nested():
-                mark_consumed(session, consumer=CONSUMER, event_id=event.id, at=now)
-            handled += 1
-    return handled
+    return consume_each(session, consumer=CONSUMER, types=SALE_EVENTS, now=now, limit=limit,
+                        handle=lambda event: _handle(session, event, now), skip=(BadSaleEvent, Problem))
 
 
 def _handle(session: Session, event: OutboxEvent, now: datetime) -> None:

@@ -33,7 +33,13 @@ from sqlalchemy.orm import Session
 
 from oao.config import Settings
 from oao.core.errors import Problem
-from oao.core.outbox import OutboxConsumption, OutboxEvent, mark_consumed, payload_int, payload_str, unconsumed
+from oao.core.outbox import (
+    OutboxConsumption,
+    OutboxEvent,
+    consume_each,
+    payload_int,
+    payload_str,
+)
 from oao.loyalty.models import SettlementEntry as PointsEntry
 from oao.network import service as network
 from oao.orders.models import Order
@@ -220,20 +226,9 @@ def post_from_outbox(session: Session, *, now: datetime, limit: int = 500, fee_b
     """Post what happened since the last run (worker job); returns how many sources were handled."""
     if fee_bps is None:
         fee_bps = Settings.from_env().platform_fee_bps
-    handled = 0
-    for event in unconsumed(session, consumer=CONSUMER, types=EVENTS, limit=limit):
-        try:
-            with session.begin_nested():
-                _handle(session, event, now, fee_bps)
-                mark_consumed(session, consumer=CONSUMER, event_id=event.id, at=now)
-            handled += 1
-        except IntegrityError:
-            continue  # another worker handled it first
-        except (BadEvent, p.PostingError, Problem) as exc:
-            log.warning("settlement skipped event %s (%s): %s", event.id, event.type, exc)
-            with session.begin_nested():
-                mark_consumed(session, consumer=CONSUMER, event_id=event.id, at=now)
-            handled += 1
+    handled = consume_each(session, consumer=CONSUMER, types=EVENTS, now=now, limit=limit,
+                           handle=lambda event: _handle(session, event, now, fee_bps),
+                           skip=(BadEvent, p.PostingError, Problem))
     for entry in _points_due(session, limit):
         try:
             with session.begin_nested():
