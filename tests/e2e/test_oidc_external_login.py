@@ -28,6 +28,9 @@ from tests.live import serve
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
 CALLBACK = "http://testserver/members/login/external/callback"
+# Password and secret hashing (argon2) in the provider can take seconds on a loaded 2-core machine:
+# httpx's default 5 s timeout made set-up fail there once, with nothing wrong in the code.
+SLOW_MACHINE = 30.0
 
 
 @pytest.fixture
@@ -43,7 +46,7 @@ def provider(tmp_path):
             wechat = f.merchant(s, "WeChat", at=T0)
             key = f.api_key(s, wechat, at=T0, role=Role.MERCHANT_ADMIN)
         client = httpx.post(f"{base}/api/v1/oidc-clients", json={"name": "OAO network", "redirect_uris": [CALLBACK]},
-                            headers=f.auth(key)).json()
+                            headers=f.auth(key), timeout=SLOW_MACHINE).json()
         yield {"url": base, "db": pdb, "client": client, "merchant_id": wechat.id}
     pdb.dispose()
 
@@ -59,7 +62,8 @@ def oao(provider, db, clock):
 
 
 def provider_member(provider, email="li@example.com", *, verified: bool):
-    r = httpx.post(f"{provider['url']}/api/v1/members", json={"email": email, "password": PASSWORD, "name": "Li Na"})
+    r = httpx.post(f"{provider['url']}/api/v1/members", json={"email": email, "password": PASSWORD, "name": "Li Na"},
+                   timeout=SLOW_MACHINE)
     assert r.status_code == 201, r.text
     if verified:  # the provider checked the address (its own verification flow is out of scope here)
         with provider["db"].unit_of_work() as s:
@@ -70,7 +74,7 @@ def log_in_with_provider(oao: TestClient, provider, *, link: bool = False, email
     start = oao.get("/members/login/external" + ("?link=1" if link else ""))
     assert start.status_code == 302, start.text
     assert start.headers["location"].startswith(provider["url"] + "/oidc/authorize?")
-    with httpx.Client(follow_redirects=False) as browser:
+    with httpx.Client(follow_redirects=False, timeout=SLOW_MACHINE) as browser:
         page = browser.get(start.headers["location"])
         assert page.status_code == 200, page.text
         query = unescape(re.search(r'name="query" value="([^"]*)"', page.text).group(1))
